@@ -1,0 +1,361 @@
+/*
+ * emit_registry.c — the twin ABI around the per-lane bodies: batched typed
+ * twins, generic entry points, the registry and the header.
+ *
+ * Typed ABI, for `double f(double a, int k, double *o)`:
+ *   every parameter is (pointer, lane stride in elements; 0 = shared by all
+ *   lanes), followed in the tangent and adjoint twins by its derivative
+ *   companion when it has one: an active input gets a direction (a_d) or an
+ *   accumulator (a_b, which the adjoint ADDS to, summing over lanes when its
+ *   lane stride is 0); every double output and the return value get their
+ *   tangent (o_d) or adjoint seed (o_b).  The return value comes last, as an
+ *   output named like the function's result variable ("ret").
+ *   Input values must not be NULL when n > 0; any other pointer may be NULL
+ *   (not wanted, or zero).  Parameters declared uniform(...) must be given lane
+ *   stride 0 (else TWINC_EUNIFORM).
+ * The generic entry points take the same pointers as twinc_arg arrays in the
+ * registry's parameter order (see runtime/twinc.h).
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "twinc_gen.h"
+
+static bool is_active_in(const Var *p) { return p->kind == V_PARAM && p->ty == TY_DOUBLE && !p->passive; }
+
+/* The output "parameters" of the typed ABI: outputs in C order, then ret. */
+static const char *ret_name(const Func *f) { return f->retvar ? f->retvar->name : NULL; }
+
+/* which: 0 primal, 1 tangent, 2 adjoint */
+static void typed_params(Func *f, int which, Buf *b)
+{
+    buf_puts(b, "size_t twinc_n");
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (p->kind == V_OUT) {
+            buf_printf(b, ", double *%s, ptrdiff_t %s_ls", p->name, p->name);
+            if (which == 1)
+                buf_printf(b, ", double *%s_d, ptrdiff_t %s_d_ls", p->name, p->name);
+            if (which == 2)
+                buf_printf(b, ", const double *%s_b, ptrdiff_t %s_b_ls", p->name, p->name);
+            continue;
+        }
+        buf_printf(b, ", const %s *%s, ptrdiff_t %s_ls", ty_c(p->ty), p->name, p->name);
+        if (is_active_in(p) && which == 1)
+            buf_printf(b, ", const double *%s_d, ptrdiff_t %s_d_ls", p->name, p->name);
+        if (is_active_in(p) && which == 2)
+            buf_printf(b, ", double *%s_b, ptrdiff_t %s_b_ls", p->name, p->name);
+    }
+    if (f->retvar) {
+        const char *r = ret_name(f);
+        buf_printf(b, ", double *%s, ptrdiff_t %s_ls", r, r);
+        if (which == 1)
+            buf_printf(b, ", double *%s_d, ptrdiff_t %s_d_ls", r, r);
+        if (which == 2)
+            buf_printf(b, ", const double *%s_b, ptrdiff_t %s_b_ls", r, r);
+    }
+    buf_puts(b, ", twinc_workspace *twinc_ws");
+}
+
+static const char *const twin_suffix[] = {"primal", "tangent", "adjoint"};
+
+static void typed_signature(Func *f, int which, Buf *b)
+{
+    buf_printf(b, "int %s_%s(", f->name, twin_suffix[which]);
+    typed_params(f, which, b);
+    buf_puts(b, ")");
+}
+
+#define AT(name) arena_printf(a, "%s[twinc_i * %s_ls]", name, name)
+
+static void batched(Emit *e, int which)
+{
+    Func *f = e->f;
+    Arena *a = e->u->arena;
+    Buf sig = {0};
+    typed_signature(f, which, &sig);
+    em_line(e, "%s", sig.s);
+    buf_free(&sig);
+    em_line(e, "{");
+    e->indent++;
+    em_line(e, "(void)twinc_ws;");
+    em_line(e, "if (twinc_n == 0)");
+    em_line(e, "    return TWINC_OK;");
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (p->kind != V_PARAM)
+            continue;
+        em_line(e, "if (!%s)", p->name);
+        em_line(e, "    return TWINC_EINVAL;");
+        if (p->uniform) {
+            em_line(e, "if (twinc_n > 1 && %s_ls != 0)", p->name);
+            em_line(e, "    return TWINC_EUNIFORM;");
+        }
+    }
+    em_line(e, "for (ptrdiff_t twinc_i = 0; twinc_i < (ptrdiff_t)twinc_n; twinc_i++) {");
+    e->indent++;
+    Buf call = {0};
+    buf_printf(&call, "%s__lane%s(", f->name, which == 0 ? "" : which == 1 ? "_d" : "_b");
+    int k = 0;
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (k++)
+            buf_puts(&call, ", ");
+        if (p->kind == V_OUT) {
+            em_line(e, "double twinc_o%d = 0.0;", i);
+            buf_printf(&call, "&twinc_o%d", i);
+            if (which == 1) {
+                em_line(e, "double twinc_od%d = 0.0;", i);
+                buf_printf(&call, ", &twinc_od%d", i);
+            }
+            if (which == 2)
+                buf_printf(&call, ", %s_b ? %s : 0.0", p->name, AT(arena_printf(a, "%s_b", p->name)));
+            continue;
+        }
+        buf_puts(&call, AT(p->name));
+        if (is_active_in(p) && which == 1)
+            buf_printf(&call, ", %s_d ? %s : 0.0", p->name, AT(arena_printf(a, "%s_d", p->name)));
+        if (is_active_in(p) && which == 2) {
+            em_line(e, "double twinc_b%d = 0.0;", i);
+            buf_printf(&call, ", &twinc_b%d", i);
+        }
+    }
+    const char *r = ret_name(f);
+    if (f->retvar && which == 1) {
+        em_line(e, "double twinc_rd = 0.0;");
+        buf_printf(&call, "%s&twinc_rd", k++ ? ", " : "");
+    }
+    if (f->retvar && which == 2)
+        buf_printf(&call, "%s%s_b ? %s : 0.0", k++ ? ", " : "", r, AT(arena_printf(a, "%s_b", r)));
+    buf_puts(&call, ")");
+    if (f->retvar)
+        em_line(e, "const double twinc_r = %s;", call.s);
+    else
+        em_line(e, "%s;", call.s);
+    buf_free(&call);
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (p->kind == V_OUT) {
+            em_line(e, "if (%s)", p->name);
+            em_line(e, "    %s = twinc_o%d;", AT(p->name), i);
+            if (which == 1) {
+                em_line(e, "if (%s_d)", p->name);
+                em_line(e, "    %s = twinc_od%d;", AT(arena_printf(a, "%s_d", p->name)), i);
+            }
+        } else if (is_active_in(p) && which == 2) {
+            em_line(e, "if (%s_b)", p->name);
+            em_line(e, "    %s += twinc_b%d;", AT(arena_printf(a, "%s_b", p->name)), i);
+        }
+    }
+    if (f->retvar) {
+        em_line(e, "if (%s)", r);
+        em_line(e, "    %s = twinc_r;", AT(r));
+        if (which == 1) {
+            em_line(e, "if (%s_d)", r);
+            em_line(e, "    %s = twinc_rd;", AT(arena_printf(a, "%s_d", r)));
+        }
+    }
+    e->indent--;
+    em_line(e, "}");
+    em_line(e, "return TWINC_OK;");
+    e->indent--;
+    em_line(e, "}");
+}
+
+/* Generic entry point: unpack twinc_arg arrays into the typed twin. */
+static void thunk(Emit *e, int which)
+{
+    Func *f = e->f;
+    static const char *const tsuffix[] = {"gp", "gt", "ga"};
+    if (which == 0)
+        em_line(e, "static int %s__gp(size_t n, const twinc_arg *val, twinc_workspace *ws)", f->name);
+    else
+        em_line(e, "static int %s__%s(size_t n, const twinc_arg *val, const twinc_arg *%s, twinc_workspace *ws)",
+                f->name, tsuffix[which], which == 1 ? "dot" : "bar");
+    em_line(e, "{");
+    e->indent++;
+    Buf b = {0};
+    buf_printf(&b, "return %s_%s(n", f->name, twin_suffix[which]);
+    const char *comp = which == 1 ? "dot" : "bar";
+    int np = f->params.n + (f->retvar ? 1 : 0);
+    for (int i = 0; i < np; i++) {
+        Var *p = i < f->params.n ? f->params.v[i] : f->retvar;
+        bool out = p->kind != V_PARAM;
+        buf_printf(&b, ", (%s%s *)val[%d].p, val[%d].ls", out ? "" : "const ", ty_c(p->ty), i, i);
+        if (which && (out || is_active_in(p)))
+            buf_printf(&b, ", (%sdouble *)%s[%d].p, %s[%d].ls",
+                       (which == 1 && !out) || (which == 2 && out) ? "const " : "", comp, i, comp, i);
+    }
+    buf_puts(&b, ", ws);");
+    em_line(e, "%s", b.s);
+    buf_free(&b);
+    e->indent--;
+    em_line(e, "}");
+}
+
+/* The user's own function, lane by lane: the registry's reference. */
+static void reference(Emit *e)
+{
+    Func *f = e->f;
+    Arena *a = e->u->arena;
+    if (!f->external)
+        return;
+    Buf proto = {0};
+    buf_printf(&proto, "extern %s %s(", ty_c(f->ret), f->name);
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        buf_printf(&proto, "%s%s", i ? ", " : "", p->kind == V_OUT ? "double *" : ty_c(p->ty));
+    }
+    buf_puts(&proto, f->params.n ? ")" : "void)");
+    em_line(e, "%s __attribute__((weak));", proto.s);
+    buf_free(&proto);
+    em_line(e, "static int %s__gr(size_t n, const twinc_arg *val, twinc_workspace *ws)", f->name);
+    em_line(e, "{");
+    e->indent++;
+    em_line(e, "(void)ws;");
+    em_line(e, "if (!%s)", f->name);
+    em_line(e, "    return TWINC_ENOREF;");
+    em_line(e, "for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {");
+    e->indent++;
+    Buf call = {0};
+    buf_printf(&call, "%s(", f->name);
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (i)
+            buf_puts(&call, ", ");
+        if (p->kind == V_OUT) {
+            em_line(e, "double o%d = 0.0;", i);
+            buf_printf(&call, "&o%d", i);
+        } else {
+            buf_printf(&call, "((const %s *)val[%d].p)[i * val[%d].ls]", ty_c(p->ty), i, i);
+        }
+    }
+    buf_puts(&call, ")");
+    if (f->retvar)
+        em_line(e, "const double r = %s;", call.s);
+    else
+        em_line(e, "%s;", call.s);
+    buf_free(&call);
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (p->kind == V_OUT) {
+            em_line(e, "if (val[%d].p)", i);
+            em_line(e, "    ((double *)val[%d].p)[i * val[%d].ls] = o%d;", i, i, i);
+        }
+    }
+    if (f->retvar) {
+        int ri = f->params.n;
+        em_line(e, "if (val[%d].p)", ri);
+        em_line(e, "    ((double *)val[%d].p)[i * val[%d].ls] = r;", ri, ri);
+    }
+    e->indent--;
+    em_line(e, "}");
+    em_line(e, "return TWINC_OK;");
+    e->indent--;
+    em_line(e, "}");
+    (void)a;
+}
+
+void emit_batched(Emit *e)
+{
+    for (int w = 0; w < 3; w++) {
+        em_blank(e);
+        batched(e, w);
+    }
+    for (int w = 0; w < 3; w++) {
+        em_blank(e);
+        thunk(e, w);
+    }
+    em_blank(e);
+    reference(e);
+}
+
+static const char *c_string(Arena *a, const char *s)
+{
+    Buf b = {0};
+    buf_puts(&b, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            buf_puts(&b, "\\");
+        char c[2] = {*p, 0};
+        buf_puts(&b, c);
+    }
+    buf_puts(&b, "\"");
+    const char *r = arena_strdup(a, b.s);
+    buf_free(&b);
+    return r;
+}
+
+void emit_registry(Emit *e)
+{
+    Unit *u = e->u;
+    Arena *a = u->arena;
+    em_blank(e);
+    em_line(e, "/* ---- registry ---- */");
+    for (int i = 0; i < u->funcs.n; i++) {
+        Func *f = u->funcs.v[i];
+        em_line(e, "static const twinc_param %s__params[] = {", f->name);
+        e->indent++;
+        for (int k = 0; k < f->params.n; k++) {
+            Var *p = f->params.v[k];
+            const char *flags = is_active_in(p) || p->kind == V_OUT ? "TWINC_PARAM_ACTIVE" : "0";
+            if (p->uniform)
+                flags = arena_printf(a, "%s | TWINC_PARAM_UNIFORM", flags);
+            em_line(e, "{\"%s\", %s, %s, %s, NULL},", p->name, ty_abi_name(p->ty),
+                    p->kind == V_OUT ? "TWINC_ROLE_OUT" : "TWINC_ROLE_IN", flags);
+        }
+        if (f->retvar)
+            em_line(e, "{\"return\", TWINC_T_DOUBLE, TWINC_ROLE_RET, TWINC_PARAM_ACTIVE, NULL},");
+        if (!f->params.n && !f->retvar)
+            em_line(e, "{NULL, 0, 0, 0, NULL},");
+        e->indent--;
+        em_line(e, "};");
+    }
+    em_line(e, "static const twinc_kernel twinc_kernels[] = {");
+    e->indent++;
+    for (int i = 0; i < u->funcs.n; i++) {
+        Func *f = u->funcs.v[i];
+        em_line(e, "{\"%s\", %s, %d, %d, %s__params, %s__gp, %s__gt, %s__ga, %s, NULL},", f->name,
+                c_string(a, u->file), f->loc.line, f->params.n + (f->retvar ? 1 : 0), f->name, f->name,
+                f->name, f->name, f->external ? arena_printf(a, "%s__gr", f->name) : "NULL");
+    }
+    e->indent--;
+    em_line(e, "};");
+    em_line(e, "static const twinc_registry twinc_registry_unit = {TWINC_ABI_VERSION, %s, %d, twinc_kernels};",
+            c_string(a, u->file), u->funcs.n);
+    em_line(e, "/* every twin file adds its registry to this section; twinc_registries()");
+    em_line(e, "   returns all of them in the library or program they are linked into */");
+    em_line(e, "static const twinc_registry *const twinc_registry_entry");
+    em_line(e, "    __attribute__((used, section(TWINC_REGISTRY_SECTION))) = &twinc_registry_unit;");
+    em_line(e, "extern const twinc_registry *const __start_twinc_reg[] __attribute__((weak, visibility(\"hidden\")));");
+    em_line(e, "extern const twinc_registry *const __stop_twinc_reg[] __attribute__((weak, visibility(\"hidden\")));");
+    em_line(e, "__attribute__((weak, visibility(\"default\"))) const twinc_registry *const *twinc_registries(size_t *count)");
+    em_line(e, "{");
+    em_line(e, "    *count = (size_t)(__stop_twinc_reg - __start_twinc_reg);");
+    em_line(e, "    return __start_twinc_reg;");
+    em_line(e, "}");
+}
+
+void emit_header(Unit *u, Buf *h, const char *h_path)
+{
+    const char *base = strrchr(h_path, '/') ? strrchr(h_path, '/') + 1 : h_path;
+    char guard[256];
+    size_t n = 0;
+    for (const char *p = base; *p && n + 2 < sizeof guard; p++)
+        guard[n++] = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+    guard[n] = '\0';
+    buf_printf(h, "/* Generated by twinc %s from %s. Do not edit: edit the source and regenerate. */\n",
+               TWINC_VERSION, u->file);
+    buf_printf(h, "#ifndef TWINC_%s\n#define TWINC_%s\n\n#include <stddef.h>\n#include \"twinc.h\"\n\n", guard, guard);
+    buf_puts(h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
+    for (int i = 0; i < u->funcs.n; i++) {
+        Func *f = u->funcs.v[i];
+        buf_printf(h, "\n/* %s (%s:%d) */\n", f->name, u->file, f->loc.line);
+        for (int w = 0; w < 3; w++) {
+            typed_signature(f, w, h);
+            buf_puts(h, ";\n");
+        }
+    }
+    buf_puts(h, "\nconst twinc_registry *const *twinc_registries(size_t *count);\n");
+    buf_puts(h, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
+}

@@ -1,0 +1,1227 @@
+/*
+ * lower.c — libclang cursors to IR, checking the accepted subset on the way.
+ *
+ * Input: the parsed translation unit, the raw tokens of the main file and the
+ * #pragma aad directives found by pragma.c.  Output: one Func per annotated
+ * definition, its body flattened into three-address instructions inside
+ * structured if/else blocks.
+ *
+ * What lowering decides, so that no later phase has to:
+ *  - Every C expression becomes instructions writing fresh temporaries; the
+ *    type of every value is the C type clang gives the expression, and every
+ *    implicit or explicit conversion is an explicit OP_CONV.
+ *  - `&&`, `||` and `?:` become if/else on a temporary, so evaluation stays
+ *    short-circuit (an integer division on the right of && is never run when
+ *    the left is false) and so per-lane branches are visible to every emitter.
+ *  - `return` inside a branch sets the result and a "done" flag; what follows
+ *    runs under `if (!done)`.  The body therefore has one exit, which is what
+ *    the reverse sweep wants.
+ *  - An active instruction never writes one of its own operands (x = x * y is
+ *    t = x * y; x = t), so the reverse sweep can read operands and result.
+ *  - `double *` parameters are outputs: the body sees `*o` (or `o[0]`) as a
+ *    variable; each must be assigned on every path before a return and never
+ *    read before it is assigned (definite assignment, checked here).
+ *
+ * Anything outside the subset is a located error naming the construct and the
+ * function.  The operator of a binary expression is read from the raw tokens
+ * just after its left operand (clang 14's C API has no operator-kind query);
+ * an operator that is not there in the file came from a macro and is refused.
+ */
+#include <clang-c/Index.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twinc_gen.h"
+
+typedef struct Binding {
+    CXCursor decl;
+    Var *var;
+} Binding;
+
+typedef struct L {
+    Unit *u;
+    Func *f;
+    Arena *a;
+    CXTranslationUnit tu;
+    const Tok *toks;
+    unsigned ntoks;
+    Block *cur;       /* where instructions go */
+    int depth;        /* nesting of if blocks */
+    Var *done;        /* early-return flag, created on first need */
+    bool returned;    /* a return was lowered since the flag was last looked at */
+    bool terminated;  /* the current path has returned */
+    bool *assigned;   /* definite assignment of outputs (index: param position) */
+    int nassigned;
+    Binding *binds;
+    int nbinds, capbinds;
+    bool failed;
+} L;
+
+/* ---- small helpers ---- */
+
+static SrcLoc loc_of(L *l, CXSourceLocation cl)
+{
+    CXFile file;
+    unsigned line, col;
+    clang_getExpansionLocation(cl, &file, &line, &col, NULL);
+    const char *name = l->u->file;
+    if (file && !clang_Location_isFromMainFile(cl)) {
+        CXString s = clang_getFileName(file);
+        name = arena_strdup(l->a, clang_getCString(s));
+        clang_disposeString(s);
+    }
+    return (SrcLoc){name, (int)line, (int)col};
+}
+
+static SrcLoc cloc(L *l, CXCursor c) { return loc_of(l, clang_getCursorLocation(c)); }
+
+static unsigned off_start(CXCursor c)
+{
+    unsigned o;
+    clang_getExpansionLocation(clang_getRangeStart(clang_getCursorExtent(c)), NULL, NULL, NULL, &o);
+    return o;
+}
+
+static unsigned off_end(CXCursor c)
+{
+    unsigned o;
+    clang_getExpansionLocation(clang_getRangeEnd(clang_getCursorExtent(c)), NULL, NULL, NULL, &o);
+    return o;
+}
+
+static const char *cursor_spelling(L *l, CXCursor c)
+{
+    CXString s = clang_getCursorSpelling(c);
+    const char *r = arena_strdup(l->a, clang_getCString(s));
+    clang_disposeString(s);
+    return r;
+}
+
+static const char *kind_spelling(L *l, CXCursor c)
+{
+    CXString s = clang_getCursorKindSpelling(clang_getCursorKind(c));
+    const char *r = arena_strdup(l->a, clang_getCString(s));
+    clang_disposeString(s);
+    return r;
+}
+
+static const char *type_spelling(L *l, CXType t)
+{
+    CXString s = clang_getTypeSpelling(t);
+    const char *r = arena_strdup(l->a, clang_getCString(s));
+    clang_disposeString(s);
+    return r;
+}
+
+#define ERR(l, loc, ...)                                                                         \
+    do {                                                                                         \
+        diag_error((l)->u->diag, (loc), __VA_ARGS__);                                            \
+        (l)->failed = true;                                                                      \
+    } while (0)
+
+typedef struct Kids {
+    CXCursor v[64];
+    int n;
+} Kids;
+
+static enum CXChildVisitResult collect(CXCursor c, CXCursor parent, CXClientData data)
+{
+    (void)parent;
+    Kids *k = data;
+    if (k->n < 64)
+        k->v[k->n++] = c;
+    return CXChildVisit_Continue;
+}
+
+static Kids kids(CXCursor c)
+{
+    Kids k;
+    k.n = 0;
+    clang_visitChildren(c, collect, &k);
+    return k;
+}
+
+/* Expression children only (skip TypeRef and friends). */
+static Kids expr_kids(CXCursor c)
+{
+    Kids all = kids(c), k;
+    k.n = 0;
+    for (int i = 0; i < all.n; i++)
+        if (clang_isExpression(clang_getCursorKind(all.v[i])))
+            k.v[k.n++] = all.v[i];
+    return k;
+}
+
+/* The token that starts at or after `offset` (binary search). */
+static const Tok *tok_at(L *l, unsigned offset)
+{
+    unsigned lo = 0, hi = l->ntoks;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (l->toks[mid].offset < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return &l->toks[lo];
+}
+
+/* ---- types ---- */
+
+static bool c_ty(CXType t, Ty *out)
+{
+    t = clang_getCanonicalType(t);
+    switch (t.kind) {
+    case CXType_Double: *out = TY_DOUBLE; return true;
+    case CXType_Int: *out = TY_INT; return true;
+    case CXType_Long:
+    case CXType_LongLong: *out = TY_LONG; return true;
+    case CXType_UInt: *out = TY_UINT; return true;
+    case CXType_ULong:
+    case CXType_ULongLong: *out = TY_ULONG; return true;
+    case CXType_Void: *out = TY_VOID; return true;
+    default: return false;
+    }
+}
+
+static Ty expr_ty(L *l, CXCursor c)
+{
+    Ty t = TY_DOUBLE;
+    CXType ct = clang_getCursorType(c);
+    if (!c_ty(ct, &t)) {
+        const char *why = clang_getCanonicalType(ct).kind == CXType_Float
+                              ? " (float is not supported yet: use double)" : "";
+        ERR(l, cloc(l, c), "expression of type '%s' is not supported in #pragma aad function '%s'%s",
+            type_spelling(l, ct), l->f->name, why);
+        return TY_DOUBLE;
+    }
+    return t;
+}
+
+/* ---- variables ---- */
+
+static void bind(L *l, CXCursor decl, Var *v)
+{
+    if (l->nbinds == l->capbinds) {
+        int cap = l->capbinds ? 2 * l->capbinds : 16;
+        Binding *b = arena_alloc(l->a, sizeof *b * (size_t)cap);
+        if (l->nbinds)
+            memcpy(b, l->binds, sizeof *b * (size_t)l->nbinds);
+        l->binds = b;
+        l->capbinds = cap;
+    }
+    l->binds[l->nbinds++] = (Binding){decl, v};
+}
+
+static Var *lookup(L *l, CXCursor decl)
+{
+    for (int i = l->nbinds - 1; i >= 0; i--)
+        if (clang_equalCursors(l->binds[i].decl, decl))
+            return l->binds[i].var;
+    return NULL;
+}
+
+static Var *new_temp(L *l, Ty ty)
+{
+    Var *v = ir_new_var(l->f, l->a, arena_printf(l->a, "t%d", l->f->vars.n), ty, V_TEMP);
+    return v;
+}
+
+/* ---- emission into the current block ---- */
+
+static Ins *emit(L *l, Op op, Var *dst, Opnd a, Opnd b, SrcLoc loc)
+{
+    Stmt *s = ir_new_stmt(l->a, ST_INS, loc);
+    s->ins.op = op;
+    s->ins.dst = dst;
+    s->ins.a = a;
+    s->ins.b = b;
+    ir_append(l->a, l->cur, s);
+    if (dst)
+        dst->nassign++;
+    return &s->ins;
+}
+
+static Opnd none(void) { return (Opnd){.kind = O_NONE}; }
+
+static bool is_const(const Opnd *o) { return o->kind == O_CONST; }
+
+/* Convert an operand to type `to` (constants fold). */
+static Opnd convert(L *l, Opnd o, Ty to, SrcLoc loc)
+{
+    if (o.kind == O_NONE || o.ty == to || to == TY_VOID)
+        return o;
+    if (is_const(&o)) {
+        if (to == TY_DOUBLE)
+            return opnd_double(o.ty == TY_DOUBLE ? o.d
+                               : (o.ty == TY_UINT || o.ty == TY_ULONG) ? (double)(unsigned long long)o.i
+                                                                        : (double)o.i);
+        long long v;
+        if (o.ty == TY_DOUBLE)
+            v = (long long)o.d;
+        else
+            v = o.i;
+        switch (to) {
+        case TY_INT: v = (int)v; break;
+        case TY_UINT: v = (unsigned)v; break;
+        default: break;
+        }
+        return opnd_int(v, to);
+    }
+    Var *t = new_temp(l, to);
+    emit(l, OP_CONV, t, o, none(), loc);
+    return opnd_var(t);
+}
+
+/* ---- outputs and definite assignment ---- */
+
+static void mark_assigned(L *l, Var *v)
+{
+    if (v->kind == V_OUT)
+        l->assigned[v->param_index] = true;
+}
+
+static void check_outputs_assigned(L *l, SrcLoc loc, const char *where)
+{
+    for (int i = 0; i < l->f->params.n; i++) {
+        Var *v = l->f->params.v[i];
+        if (v->kind == V_OUT && !l->assigned[v->param_index])
+            ERR(l, loc, "output '*%s' of function '%s' is not assigned on every path %s", v->name,
+                l->f->name, where);
+    }
+}
+
+/* The variable an lvalue expression names: a local/param, or *o / o[0]. */
+static Var *lvalue(L *l, CXCursor e, bool for_read);
+
+static Var *out_param_of(L *l, CXCursor e)
+{
+    while (clang_getCursorKind(e) == CXCursor_UnexposedExpr || clang_getCursorKind(e) == CXCursor_ParenExpr) {
+        Kids k = expr_kids(e);
+        if (k.n != 1)
+            return NULL;
+        e = k.v[0];
+    }
+    if (clang_getCursorKind(e) != CXCursor_DeclRefExpr)
+        return NULL;
+    Var *v = lookup(l, clang_getCursorReferenced(e));
+    return v && v->kind == V_OUT ? v : NULL;
+}
+
+static bool unary_op(L *l, CXCursor e, char *op, bool *prefix);
+
+static Var *lvalue(L *l, CXCursor e, bool for_read)
+{
+    SrcLoc loc = cloc(l, e);
+    enum CXCursorKind k = clang_getCursorKind(e);
+    if (k == CXCursor_ParenExpr || k == CXCursor_UnexposedExpr) {
+        Kids ks = expr_kids(e);
+        if (ks.n == 1)
+            return lvalue(l, ks.v[0], for_read);
+    }
+    Var *v = NULL;
+    if (k == CXCursor_DeclRefExpr) {
+        v = lookup(l, clang_getCursorReferenced(e));
+        if (!v) {
+            ERR(l, loc, "assignment to '%s', which is not a local or parameter of '%s' (globals are not supported)",
+                cursor_spelling(l, e), l->f->name);
+            return NULL;
+        }
+        if (v->kind == V_OUT) {
+            ERR(l, loc, "output pointer '%s' of '%s' may only be used as '*%s' or '%s[0]'", v->name,
+                l->f->name, v->name, v->name);
+            return NULL;
+        }
+    } else if (k == CXCursor_UnaryOperator) {
+        char op[4];
+        bool prefix;
+        Kids ks = expr_kids(e);
+        if (unary_op(l, e, op, &prefix) && !strcmp(op, "*") && ks.n == 1)
+            v = out_param_of(l, ks.v[0]);
+        if (!v) {
+            ERR(l, loc, "unsupported pointer dereference in '%s' (only '*o' for a 'double *o' output)",
+                l->f->name);
+            return NULL;
+        }
+    } else if (k == CXCursor_ArraySubscriptExpr) {
+        Kids ks = expr_kids(e);
+        if (ks.n == 2)
+            v = out_param_of(l, ks.v[0]);
+        CXEvalResult r = ks.n == 2 ? clang_Cursor_Evaluate(ks.v[1]) : NULL;
+        bool zero = r && clang_EvalResult_getKind(r) == CXEval_Int && clang_EvalResult_getAsLongLong(r) == 0;
+        if (r)
+            clang_EvalResult_dispose(r);
+        if (!v || !zero) {
+            ERR(l, loc, "array subscript in '%s' is not supported yet (arrays arrive with loop support; "
+                "only o[0] of a 'double *o' output is accepted)", l->f->name);
+            return NULL;
+        }
+    } else {
+        ERR(l, loc, "unsupported assignment target (%s) in '%s'", kind_spelling(l, e), l->f->name);
+        return NULL;
+    }
+    if (v->kind == V_OUT && for_read && !l->assigned[v->param_index])
+        ERR(l, loc, "output '*%s' is read before it is assigned in '%s'", v->name, l->f->name);
+    return v;
+}
+
+/* ---- operators from tokens ---- */
+
+static const char *const binops[] = {"+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "&&", "||",
+                                     "&", "|", "^", "<<", ">>", "=", "+=", "-=", "*=", "/=", "%=", "&=",
+                                     "|=", "^=", "<<=", ">>=", ","};
+
+/* Read the operator of a binary expression from the file's tokens: the token
+ * just after the left operand, which must lie before the right operand. */
+static bool binary_op(L *l, CXCursor e, CXCursor lhs, CXCursor rhs, char *op)
+{
+    const Tok *t = tok_at(l, off_end(lhs));
+    bool ok = t->kind == CXToken_Punctuation && t->offset >= off_start(e) && t->end <= off_start(rhs) &&
+              off_start(lhs) >= off_start(e) && off_end(rhs) <= off_end(e) && off_start(lhs) < off_end(lhs);
+    if (ok) {
+        ok = false;
+        for (size_t i = 0; i < sizeof binops / sizeof *binops && !ok; i++)
+            ok = !strcmp(t->text, binops[i]);
+    }
+    if (!ok) {
+        ERR(l, cloc(l, e), "operator comes from a macro expansion in '%s'; write the operator in the "
+            "source (or make the macro a #pragma aad function)", l->f->name);
+        return false;
+    }
+    strcpy(op, t->text);
+    return true;
+}
+
+static bool unary_op(L *l, CXCursor e, char *op, bool *prefix)
+{
+    Kids ks = expr_kids(e);
+    if (ks.n != 1)
+        return false;
+    unsigned s = off_start(e), en = off_end(e), cs = off_start(ks.v[0]), ce = off_end(ks.v[0]);
+    const Tok *t = NULL;
+    if (cs > s) {
+        t = tok_at(l, s);
+        *prefix = true;
+        if (t->end > cs)
+            t = NULL;
+    } else if (ce < en) {
+        t = tok_at(l, ce);
+        *prefix = false;
+        if (t->end > en)
+            t = NULL;
+    }
+    if (!t || t->kind != CXToken_Punctuation || strlen(t->text) > 2) {
+        ERR(l, cloc(l, e), "operator comes from a macro expansion in '%s'; write the operator in the source",
+            l->f->name);
+        return false;
+    }
+    strcpy(op, t->text);
+    return true;
+}
+
+/* ---- expressions ---- */
+
+static Opnd lower_expr(L *l, CXCursor e);
+static void lower_stmt(L *l, CXCursor s);
+static void lower_func(L *l, CXCursor fn, Pragma *p);
+
+static Op arith_op(const char *op)
+{
+    static const struct {
+        const char *s;
+        Op op;
+    } m[] = {{"+", OP_ADD}, {"-", OP_SUB}, {"*", OP_MUL}, {"/", OP_DIV}, {"%", OP_MOD},
+             {"<", OP_LT},  {"<=", OP_LE}, {">", OP_GT},  {">=", OP_GE}, {"==", OP_EQ},
+             {"!=", OP_NE}, {"&", OP_BAND}, {"|", OP_BOR}, {"^", OP_BXOR}, {"<<", OP_SHL},
+             {">>", OP_SHR}};
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+        if (!strcmp(m[i].s, op))
+            return m[i].op;
+    return OP_COUNT;
+}
+
+/* dst = a OP b with a fresh temporary of type ty. */
+static Opnd binary(L *l, Op op, Opnd a, Opnd b, Ty ty, SrcLoc loc)
+{
+    if (ty == TY_DOUBLE && op != OP_ADD && op != OP_SUB && op != OP_MUL && op != OP_DIV && !op_is_compare(op)) {
+        ERR(l, loc, "operator '%s' is not defined on double in '%s'", op_c(op), l->f->name);
+        return opnd_double(0);
+    }
+    Var *t = new_temp(l, ty);
+    emit(l, op, t, a, b, loc);
+    return opnd_var(t);
+}
+
+/* Assign `val` to variable v (value already of v's type). */
+static void assign(L *l, Var *v, Opnd val, SrcLoc loc)
+{
+    if (v->is_const && v->nassign > 0)
+        ERR(l, loc, "assignment to const '%s' in '%s'", v->name, l->f->name);
+    /* keep active instructions from writing their own operands: the value is
+     * always in a temporary or a constant by now, so this is a copy */
+    emit(l, OP_COPY, v, val, none(), loc);
+    mark_assigned(l, v);
+}
+
+/* Lower `c` to an integer truth value (0/1 not required: != 0 is true). */
+static Opnd lower_cond(L *l, CXCursor c)
+{
+    Opnd o = lower_expr(l, c);
+    if (o.ty == TY_DOUBLE) {
+        Var *t = new_temp(l, TY_INT);
+        emit(l, OP_NE, t, o, opnd_double(0), cloc(l, c));
+        return opnd_var(t);
+    }
+    return o;
+}
+
+/* a && b  ->  t = (a != 0); if (t) t = (b != 0);      a || b  ->  ... if (!t) ... */
+static Opnd lower_logical(L *l, CXCursor e, CXCursor lhs, CXCursor rhs, bool is_and)
+{
+    SrcLoc loc = cloc(l, e);
+    Opnd a = lower_cond(l, lhs);
+    Var *t = new_temp(l, TY_INT);
+    emit(l, OP_NE, t, a, opnd_int(0, a.ty), loc);
+    Opnd cond = opnd_var(t);
+    if (!is_and) {
+        Var *n = new_temp(l, TY_INT);
+        emit(l, OP_NOT, n, opnd_var(t), none(), loc);
+        cond = opnd_var(n);
+    }
+    Stmt *s = ir_new_stmt(l->a, ST_IF, loc);
+    s->cond = cond;
+    Block *saved = l->cur;
+    l->cur = &s->then;
+    Opnd b = lower_cond(l, rhs);
+    emit(l, OP_NE, t, b, opnd_int(0, b.ty), loc);
+    l->cur = saved;
+    ir_append(l->a, l->cur, s);
+    return opnd_var(t);
+}
+
+static Opnd lower_ternary(L *l, CXCursor e)
+{
+    Kids k = expr_kids(e);
+    SrcLoc loc = cloc(l, e);
+    if (k.n != 3) {
+        ERR(l, loc, "unsupported conditional expression in '%s'", l->f->name);
+        return opnd_double(0);
+    }
+    Ty ty = expr_ty(l, e);
+    Opnd c = lower_cond(l, k.v[0]);
+    Var *t = new_temp(l, ty);
+    Stmt *s = ir_new_stmt(l->a, ST_IF, loc);
+    s->cond = c;
+    Block *saved = l->cur;
+    l->cur = &s->then;
+    Opnd a = convert(l, lower_expr(l, k.v[1]), ty, loc);
+    emit(l, OP_COPY, t, a, none(), loc);
+    l->cur = &s->els;
+    Opnd b = convert(l, lower_expr(l, k.v[2]), ty, loc);
+    emit(l, OP_COPY, t, b, none(), loc);
+    l->cur = saved;
+    ir_append(l->a, l->cur, s);
+    return opnd_var(t);
+}
+
+static bool from_system_or_twinc(CXCursor decl)
+{
+    CXSourceLocation loc = clang_getCursorLocation(decl);
+    if (clang_Location_isInSystemHeader(loc))
+        return true;
+    CXFile f;
+    clang_getExpansionLocation(loc, &f, NULL, NULL, NULL);
+    if (!f)
+        return true; /* implicit builtin declaration */
+    CXString s = clang_getFileName(f);
+    const char *name = clang_getCString(s);
+    size_t n = strlen(name);
+    bool r = n >= 7 && !strcmp(name + n - 7, "twinc.h");
+    clang_disposeString(s);
+    return r;
+}
+
+static Opnd lower_call(L *l, CXCursor e)
+{
+    SrcLoc loc = cloc(l, e);
+    CXCursor decl = clang_getCursorReferenced(e);
+    if (clang_Cursor_isNull(decl) || clang_getCursorKind(decl) != CXCursor_FunctionDecl) {
+        ERR(l, loc, "indirect call (through a function pointer) in '%s' is not supported", l->f->name);
+        return opnd_double(0);
+    }
+    const char *name = cursor_spelling(l, decl);
+    int nargs = clang_Cursor_getNumArguments(e);
+    Func *callee = unit_find(l->u, name);
+    int bi = builtin_lookup(name);
+    if (!callee && bi >= 0 && from_system_or_twinc(decl)) {
+        const Builtin *b = &builtin_table[bi];
+        if (nargs != b->arity) {
+            ERR(l, loc, "'%s' takes %d argument(s)", name, b->arity);
+            return opnd_double(0);
+        }
+        Opnd *args = arena_alloc(l->a, sizeof *args * (size_t)nargs);
+        for (int i = 0; i < nargs; i++)
+            args[i] = convert(l, lower_expr(l, clang_Cursor_getArgument(e, (unsigned)i)), TY_DOUBLE, loc);
+        Var *t = new_temp(l, TY_DOUBLE);
+        Ins *in = emit(l, OP_BUILTIN, t, none(), none(), loc);
+        in->builtin = bi;
+        in->args = args;
+        in->nargs = nargs;
+        return opnd_var(t);
+    }
+    if (!callee) {
+        ERR(l, loc, "call to '%s', which is neither a #pragma aad function of this file nor a supported "
+            "math builtin, in '%s'", name, l->f->name);
+        return opnd_double(0);
+    }
+    if (callee == l->f || callee->lowering) {
+        ERR(l, loc, "recursive call to '%s' in '%s' is not supported", name, l->f->name);
+        return opnd_double(0);
+    }
+    if (!callee->attempted) {
+        /* defined later in the file (the caller saw a prototype): lower it now */
+        L sub = {.u = l->u, .f = callee, .a = l->a, .tu = l->tu, .toks = l->toks, .ntoks = l->ntoks};
+        lower_func(&sub, *(CXCursor *)callee->cursor_data, callee->pragma);
+    }
+    if (!callee->lowered) {
+        ERR(l, loc, "call to '%s', whose own errors are reported above, in '%s'", name, l->f->name);
+        return opnd_double(0);
+    }
+    if (nargs != callee->params.n) {
+        ERR(l, loc, "call to '%s' with %d arguments; it takes %d", name, nargs, callee->params.n);
+        return opnd_double(0);
+    }
+    int nin = 0, nout = 0;
+    for (int i = 0; i < nargs; i++)
+        ((Var *)callee->params.v[i])->kind == V_OUT ? nout++ : nin++;
+    Opnd *args = arena_alloc(l->a, sizeof *args * (size_t)(nin ? nin : 1));
+    Var **outs = arena_alloc(l->a, sizeof *outs * (size_t)(nout ? nout : 1));
+    nin = nout = 0;
+    for (int i = 0; i < nargs; i++) {
+        Var *p = callee->params.v[i];
+        CXCursor arg = clang_Cursor_getArgument(e, (unsigned)i);
+        if (p->kind != V_OUT) {
+            args[nin++] = convert(l, lower_expr(l, arg), p->ty, loc);
+            continue;
+        }
+        /* an output argument: &local, or an output pointer passed on */
+        Var *v = out_param_of(l, arg);
+        if (!v) {
+            CXCursor x = arg;
+            while (clang_getCursorKind(x) == CXCursor_UnexposedExpr || clang_getCursorKind(x) == CXCursor_ParenExpr) {
+                Kids ks = expr_kids(x);
+                if (ks.n != 1)
+                    break;
+                x = ks.v[0];
+            }
+            char op[4];
+            bool prefix;
+            Kids ks = expr_kids(x);
+            if (clang_getCursorKind(x) == CXCursor_UnaryOperator && unary_op(l, x, op, &prefix) &&
+                !strcmp(op, "&") && ks.n == 1)
+                v = lvalue(l, ks.v[0], false);
+        }
+        if (!v || v->ty != TY_DOUBLE) {
+            ERR(l, cloc(l, arg), "output argument %d of '%s' must be '&x' for a local double x, or an "
+                "output pointer of '%s'", i + 1, name, l->f->name);
+            return opnd_double(0);
+        }
+        outs[nout++] = v;
+    }
+    Var *t = callee->ret == TY_VOID ? NULL : new_temp(l, callee->ret);
+    Ins *in = emit(l, OP_CALL, t, none(), none(), loc);
+    in->callee = callee;
+    in->args = args;
+    in->nargs = nin;
+    in->outs = outs;
+    in->nouts = nout;
+    in->save_outs = arena_alloc(l->a, sizeof(bool) * (size_t)(nout ? nout : 1));
+    for (int i = 0; i < nout; i++) {
+        outs[i]->nassign++;
+        mark_assigned(l, outs[i]);
+    }
+    return t ? opnd_var(t) : none();
+}
+
+static Opnd lower_assign(L *l, CXCursor e, const char *op, CXCursor lhs, CXCursor rhs)
+{
+    SrcLoc loc = cloc(l, e);
+    if (!strcmp(op, "=")) {
+        Opnd val = lower_expr(l, rhs);
+        Var *v = lvalue(l, lhs, false);
+        if (!v)
+            return val;
+        val = convert(l, val, v->ty, loc);
+        assign(l, v, val, loc);
+        return opnd_var(v);
+    }
+    /* compound: x op= e  ==  x = (T)((C)x op e), C = type of the right side */
+    char bop[4];
+    size_t n = strlen(op);
+    memcpy(bop, op, n - 1);
+    bop[n - 1] = '\0';
+    Op o = arith_op(bop);
+    Opnd r = lower_expr(l, rhs);
+    Var *v = lvalue(l, lhs, true);
+    if (!v || o == OP_COUNT)
+        return r;
+    Ty comp = (o == OP_SHL || o == OP_SHR) ? v->ty : r.ty;
+    Opnd x = convert(l, opnd_var(v), comp, loc);
+    Opnd res = binary(l, o, x, r, comp, loc);
+    assign(l, v, convert(l, res, v->ty, loc), loc);
+    return opnd_var(v);
+}
+
+static Opnd lower_incdec(L *l, CXCursor e, CXCursor sub, bool inc, bool prefix)
+{
+    SrcLoc loc = cloc(l, e);
+    Var *v = lvalue(l, sub, true);
+    if (!v)
+        return opnd_double(0);
+    Opnd old = opnd_var(v);
+    if (!prefix) {
+        Var *keep = new_temp(l, v->ty);
+        emit(l, OP_COPY, keep, opnd_var(v), none(), loc);
+        old = opnd_var(keep);
+    }
+    Opnd one = v->ty == TY_DOUBLE ? opnd_double(1) : opnd_int(1, v->ty);
+    Opnd res = binary(l, inc ? OP_ADD : OP_SUB, opnd_var(v), one, v->ty, loc);
+    assign(l, v, res, loc);
+    return prefix ? opnd_var(v) : old;
+}
+
+static Opnd lower_expr(L *l, CXCursor e)
+{
+    SrcLoc loc = cloc(l, e);
+    enum CXCursorKind k = clang_getCursorKind(e);
+    Kids ks = expr_kids(e);
+    switch (k) {
+    case CXCursor_ParenExpr:
+    case CXCursor_UnexposedExpr:
+        if (ks.n == 1) {
+            Ty ty = expr_ty(l, e);
+            return convert(l, lower_expr(l, ks.v[0]), ty, loc);
+        }
+        break;
+    case CXCursor_CStyleCastExpr:
+        if (ks.n == 1) {
+            Ty ty = expr_ty(l, e);
+            if (ty == TY_VOID) { /* (void)x */
+                lower_expr(l, ks.v[0]);
+                return none();
+            }
+            return convert(l, lower_expr(l, ks.v[0]), ty, loc);
+        }
+        break;
+    case CXCursor_IntegerLiteral:
+    case CXCursor_CharacterLiteral: {
+        Ty ty = expr_ty(l, e);
+        CXEvalResult r = clang_Cursor_Evaluate(e);
+        long long v = r ? (clang_EvalResult_isUnsignedInt(r) ? (long long)clang_EvalResult_getAsUnsigned(r)
+                                                             : clang_EvalResult_getAsLongLong(r)) : 0;
+        if (r)
+            clang_EvalResult_dispose(r);
+        return opnd_int(v, ty);
+    }
+    case CXCursor_FloatingLiteral: {
+        /* a float literal (1.5f) is accepted as the double it converts to */
+        CXEvalResult r = clang_Cursor_Evaluate(e);
+        double v = r ? clang_EvalResult_getAsDouble(r) : 0;
+        if (r)
+            clang_EvalResult_dispose(r);
+        return opnd_double(v);
+    }
+    case CXCursor_DeclRefExpr: {
+        CXCursor d = clang_getCursorReferenced(e);
+        Var *v = lookup(l, d);
+        if (v) {
+            if (v->kind == V_OUT) {
+                ERR(l, loc, "output pointer '%s' of '%s' may only be used as '*%s' or '%s[0]'", v->name,
+                    l->f->name, v->name, v->name);
+                return opnd_double(0);
+            }
+            return opnd_var(v);
+        }
+        enum CXCursorKind dk = clang_getCursorKind(d);
+        if (dk == CXCursor_EnumConstantDecl)
+            return opnd_int(clang_getEnumConstantDeclValue(d), expr_ty(l, e));
+        if (dk == CXCursor_VarDecl && clang_isConstQualifiedType(clang_getCursorType(d))) {
+            CXEvalResult r = clang_Cursor_Evaluate(e);
+            if (r) {
+                Opnd o = none();
+                Ty ty = expr_ty(l, e);
+                if (clang_EvalResult_getKind(r) == CXEval_Float)
+                    o = opnd_double(clang_EvalResult_getAsDouble(r));
+                else if (clang_EvalResult_getKind(r) == CXEval_Int)
+                    o = opnd_int(clang_EvalResult_getAsLongLong(r), ty);
+                clang_EvalResult_dispose(r);
+                if (o.kind != O_NONE)
+                    return convert(l, o, ty, loc);
+            }
+        }
+        ERR(l, loc, "use of '%s', which is not a parameter, a local or a constant, in '%s' "
+            "(global variables are not supported)", cursor_spelling(l, e), l->f->name);
+        return opnd_double(0);
+    }
+    case CXCursor_BinaryOperator:
+    case CXCursor_CompoundAssignOperator: {
+        if (ks.n != 2)
+            break;
+        char op[4];
+        if (!binary_op(l, e, ks.v[0], ks.v[1], op))
+            return opnd_double(0);
+        if (!strcmp(op, "&&") || !strcmp(op, "||"))
+            return lower_logical(l, e, ks.v[0], ks.v[1], op[0] == '&');
+        if (op[strlen(op) - 1] == '=' && strcmp(op, "==") && strcmp(op, "!=") && strcmp(op, "<=") &&
+            strcmp(op, ">="))
+            return lower_assign(l, e, op, ks.v[0], ks.v[1]);
+        if (!strcmp(op, ",")) {
+            ERR(l, loc, "comma operator in '%s' is not supported", l->f->name);
+            return opnd_double(0);
+        }
+        Opnd a = lower_expr(l, ks.v[0]);
+        Opnd b = lower_expr(l, ks.v[1]);
+        Op o = arith_op(op);
+        Ty ty = expr_ty(l, e);
+        if (o == OP_SHL || o == OP_SHR)
+            ;
+        else if (a.ty != b.ty) /* clang made the operands agree already; be safe */
+            b = convert(l, b, a.ty, loc);
+        return binary(l, o, a, b, ty, loc);
+    }
+    case CXCursor_UnaryOperator: {
+        char op[4];
+        bool prefix;
+        if (ks.n != 1 || !unary_op(l, e, op, &prefix))
+            return opnd_double(0);
+        if (!strcmp(op, "++") || !strcmp(op, "--"))
+            return lower_incdec(l, e, ks.v[0], op[0] == '+', prefix);
+        if (!strcmp(op, "*")) {
+            Var *v = lvalue(l, e, true);
+            return v ? opnd_var(v) : opnd_double(0);
+        }
+        if (!strcmp(op, "&")) {
+            ERR(l, loc, "address-of '&' in '%s' is only supported for an output argument of a #pragma aad call",
+                l->f->name);
+            return opnd_double(0);
+        }
+        Ty ty = expr_ty(l, e);
+        Opnd a = lower_expr(l, ks.v[0]);
+        if (!strcmp(op, "+"))
+            return convert(l, a, ty, loc);
+        Op o = !strcmp(op, "-") ? OP_NEG : !strcmp(op, "!") ? OP_NOT : !strcmp(op, "~") ? OP_BNOT : OP_COUNT;
+        if (o == OP_COUNT || (o == OP_BNOT && a.ty == TY_DOUBLE)) {
+            ERR(l, loc, "unary operator '%s' is not supported in '%s'", op, l->f->name);
+            return opnd_double(0);
+        }
+        if (is_const(&a) && o == OP_NEG)
+            return a.ty == TY_DOUBLE ? opnd_double(-a.d) : opnd_int(-a.i, a.ty);
+        Var *t = new_temp(l, ty);
+        emit(l, o, t, a, none(), loc);
+        return opnd_var(t);
+    }
+    case CXCursor_ConditionalOperator:
+        return lower_ternary(l, e);
+    case CXCursor_CallExpr:
+        return lower_call(l, e);
+    case CXCursor_ArraySubscriptExpr: {
+        Var *v = lvalue(l, e, true);
+        return v ? opnd_var(v) : opnd_double(0);
+    }
+    default:
+        break;
+    }
+    const char *what = kind_spelling(l, e);
+    if (k == CXCursor_ArraySubscriptExpr)
+        what = "array subscript";
+    else if (k == CXCursor_MemberRefExpr)
+        what = "struct member access";
+    else if (k == CXCursor_StringLiteral)
+        what = "string literal";
+    else if (k == CXCursor_InitListExpr)
+        what = "initializer list";
+    ERR(l, loc, "unsupported expression (%s) in #pragma aad function '%s'", what, l->f->name);
+    return opnd_double(0);
+}
+
+/* ---- statements ---- */
+
+static void lower_decl(L *l, CXCursor d)
+{
+    SrcLoc loc = cloc(l, d);
+    const char *name = cursor_spelling(l, d);
+    CXType ct = clang_getCursorType(d);
+    if (clang_getCursorKind(d) != CXCursor_VarDecl) {
+        ERR(l, loc, "unsupported declaration (%s) in '%s'", kind_spelling(l, d), l->f->name);
+        return;
+    }
+    if (clang_Cursor_getStorageClass(d) == CX_SC_Static) {
+        ERR(l, loc, "static local '%s' in '%s' is not supported (twins keep no state between calls)", name,
+            l->f->name);
+        return;
+    }
+    Ty ty;
+    if (clang_getCanonicalType(ct).kind == CXType_ConstantArray ||
+        clang_getCanonicalType(ct).kind == CXType_VariableArray) {
+        ERR(l, loc, "local array '%s' in '%s' is not supported yet (arrays arrive with loop support)", name,
+            l->f->name);
+        return;
+    }
+    if (!c_ty(ct, &ty) || ty == TY_VOID) {
+        ERR(l, loc, "local '%s' of type '%s' is not supported in '%s' (double and integer scalars only)", name,
+            type_spelling(l, ct), l->f->name);
+        return;
+    }
+    Kids ks = expr_kids(d);
+    Opnd init = none();
+    if (ks.n >= 1)
+        init = convert(l, lower_expr(l, ks.v[ks.n - 1]), ty, loc);
+    Var *v = ir_new_var(l->f, l->a, name, ty, V_LOCAL);
+    v->loc = loc;
+    v->is_const = clang_isConstQualifiedType(ct);
+    bind(l, d, v);
+    if (init.kind != O_NONE)
+        assign(l, v, init, loc);
+}
+
+static void lower_block_items(L *l, Kids *ks, int from);
+
+static Block *new_guard(L *l, SrcLoc loc)
+{
+    /* if (!done) { ...rest... } */
+    Var *n = new_temp(l, TY_INT);
+    emit(l, OP_NOT, n, opnd_var(l->done), none(), loc);
+    Stmt *s = ir_new_stmt(l->a, ST_IF, loc);
+    s->cond = opnd_var(n);
+    ir_append(l->a, l->cur, s);
+    return &s->then;
+}
+
+static void lower_block_items(L *l, Kids *ks, int from)
+{
+    for (int i = from; i < ks->n && !l->terminated; i++) {
+        bool before = l->returned;
+        l->returned = false;
+        lower_stmt(l, ks->v[i]);
+        bool inner_return = l->returned && !l->terminated;
+        l->returned |= before;
+        if (inner_return && i + 1 < ks->n) {
+            /* a return happened on some path: run the rest only if not done */
+            Block *saved = l->cur;
+            l->cur = new_guard(l, cloc(l, ks->v[i + 1]));
+            l->depth++;
+            lower_block_items(l, ks, i + 1);
+            l->depth--;
+            l->cur = saved;
+            return;
+        }
+    }
+}
+
+static void lower_if(L *l, CXCursor s)
+{
+    SrcLoc loc = cloc(l, s);
+    Kids all = kids(s);
+    /* children: condition, then, [else]; a C++ init-statement would come first */
+    if (all.n < 2 || all.n > 3 || !clang_isExpression(clang_getCursorKind(all.v[0]))) {
+        ERR(l, loc, "unsupported form of 'if' in '%s'", l->f->name);
+        return;
+    }
+    Opnd c = lower_cond(l, all.v[0]);
+    Stmt *st = ir_new_stmt(l->a, ST_IF, loc);
+    st->cond = c;
+    ir_append(l->a, l->cur, st);
+    Block *saved = l->cur;
+    bool *before = arena_alloc(l->a, sizeof(bool) * (size_t)(l->nassigned + 1));
+    memcpy(before, l->assigned, sizeof(bool) * (size_t)l->nassigned);
+    l->depth++;
+    l->cur = &st->then;
+    lower_stmt(l, all.v[1]);
+    bool term_then = l->terminated;
+    bool *after_then = arena_alloc(l->a, sizeof(bool) * (size_t)(l->nassigned + 1));
+    memcpy(after_then, l->assigned, sizeof(bool) * (size_t)l->nassigned);
+    memcpy(l->assigned, before, sizeof(bool) * (size_t)l->nassigned);
+    l->terminated = false;
+    if (all.n == 3) {
+        l->cur = &st->els;
+        lower_stmt(l, all.v[2]);
+    }
+    bool term_else = l->terminated;
+    for (int i = 0; i < l->nassigned; i++) {
+        if (term_then)
+            ; /* keep the else state */
+        else if (term_else)
+            l->assigned[i] = after_then[i];
+        else
+            l->assigned[i] = l->assigned[i] && after_then[i];
+    }
+    l->terminated = term_then && term_else;
+    l->depth--;
+    l->cur = saved;
+}
+
+static void lower_return(L *l, CXCursor s)
+{
+    SrcLoc loc = cloc(l, s);
+    Kids ks = expr_kids(s);
+    if (ks.n == 1) {
+        Opnd v = lower_expr(l, ks.v[0]);
+        if (l->f->retvar) {
+            v = convert(l, v, l->f->ret, loc);
+            emit(l, OP_COPY, l->f->retvar, v, none(), loc);
+        }
+    }
+    check_outputs_assigned(l, loc, "before this return");
+    if (l->depth > 0) {
+        if (!l->done) {
+            l->done = ir_new_var(l->f, l->a, "done", TY_INT, V_FLAG);
+        }
+        emit(l, OP_COPY, l->done, opnd_int(1, TY_INT), none(), loc);
+    }
+    l->returned = true;
+    l->terminated = true;
+}
+
+static void lower_stmt(L *l, CXCursor s)
+{
+    SrcLoc loc = cloc(l, s);
+    enum CXCursorKind k = clang_getCursorKind(s);
+    switch (k) {
+    case CXCursor_CompoundStmt: {
+        Kids ks = kids(s);
+        if (ks.n >= 64) {
+            ERR(l, loc, "block with 64 or more statements in '%s': split it into smaller blocks", l->f->name);
+            return;
+        }
+        lower_block_items(l, &ks, 0);
+        return;
+    }
+    case CXCursor_DeclStmt: {
+        Kids ks = kids(s);
+        for (int i = 0; i < ks.n; i++)
+            lower_decl(l, ks.v[i]);
+        return;
+    }
+    case CXCursor_IfStmt:
+        lower_if(l, s);
+        return;
+    case CXCursor_ReturnStmt:
+        lower_return(l, s);
+        return;
+    case CXCursor_NullStmt:
+        return;
+    case CXCursor_ForStmt:
+    case CXCursor_WhileStmt:
+    case CXCursor_DoStmt:
+        ERR(l, loc, "'%s' loop in '%s' is not supported yet (loops arrive with loop support)",
+            k == CXCursor_ForStmt ? "for" : k == CXCursor_WhileStmt ? "while" : "do", l->f->name);
+        return;
+    case CXCursor_SwitchStmt:
+        ERR(l, loc, "'switch' in '%s' is not supported; use if/else", l->f->name);
+        return;
+    case CXCursor_GotoStmt:
+    case CXCursor_IndirectGotoStmt:
+        ERR(l, loc, "'goto' in '%s' is not supported", l->f->name);
+        return;
+    case CXCursor_LabelStmt:
+        ERR(l, loc, "label in '%s' is not supported", l->f->name);
+        return;
+    case CXCursor_BreakStmt:
+    case CXCursor_ContinueStmt:
+        ERR(l, loc, "'%s' outside a loop in '%s'", k == CXCursor_BreakStmt ? "break" : "continue", l->f->name);
+        return;
+    case CXCursor_AsmStmt:
+    case CXCursor_MSAsmStmt:
+        ERR(l, loc, "inline assembly in '%s' is not supported", l->f->name);
+        return;
+    default:
+        if (clang_isExpression(k)) {
+            lower_expr(l, s);
+            return;
+        }
+        ERR(l, loc, "unsupported statement (%s) in '%s'", kind_spelling(l, s), l->f->name);
+    }
+}
+
+/* ---- functions ---- */
+
+static void lower_func(L *l, CXCursor fn, Pragma *p)
+{
+    Func *f = l->f;
+    f->attempted = true;
+    f->lowering = true;
+    CXType ft = clang_getCursorType(fn);
+    if (clang_isFunctionTypeVariadic(ft))
+        ERR(l, f->loc, "variadic function '%s' cannot be #pragma aad", f->name);
+    if (!c_ty(clang_getResultType(ft), &f->ret) || ty_is_int(f->ret))
+        ERR(l, f->loc, "#pragma aad function '%s' must return double or void, not '%s'", f->name,
+            type_spelling(l, clang_getResultType(ft)));
+    int np = clang_Cursor_getNumArguments(fn);
+    l->nassigned = np;
+    l->assigned = arena_alloc(l->a, sizeof(bool) * (size_t)(np + 1));
+    for (int i = 0; i < np; i++) {
+        CXCursor pc = clang_Cursor_getArgument(fn, (unsigned)i);
+        const char *name = cursor_spelling(l, pc);
+        SrcLoc ploc = cloc(l, pc);
+        CXType pt = clang_getCanonicalType(clang_getCursorType(pc));
+        if (!*name) {
+            ERR(l, ploc, "parameter %d of '%s' has no name", i + 1, f->name);
+            name = arena_printf(l->a, "arg%d", i);
+        }
+        Ty ty = TY_DOUBLE;
+        VarKind kind = V_PARAM;
+        if (pt.kind == CXType_Pointer) {
+            CXType pointee = clang_getPointeeType(pt);
+            if (clang_getCanonicalType(pointee).kind == CXType_Double && !clang_isConstQualifiedType(pointee))
+                kind = V_OUT;
+            else if (clang_getCanonicalType(pointee).kind == CXType_Double)
+                ERR(l, ploc, "array parameter '%s' ('%s') of '%s' is not supported yet (arrays arrive with "
+                    "loop support)", name, type_spelling(l, clang_getCursorType(pc)), f->name);
+            else
+                ERR(l, ploc, "parameter '%s' of '%s' has unsupported type '%s' (double, integer, or double * "
+                    "output)", name, f->name, type_spelling(l, clang_getCursorType(pc)));
+        } else if (!c_ty(pt, &ty) || ty == TY_VOID) {
+            ERR(l, ploc, "parameter '%s' of '%s' has unsupported type '%s'%s", name, f->name,
+                type_spelling(l, clang_getCursorType(pc)),
+                pt.kind == CXType_Float ? " (float is not supported yet: use double)" : "");
+        }
+        Var *v = ir_new_var(f, l->a, name, ty, kind);
+        v->param_index = i;
+        v->loc = ploc;
+        v->is_const = kind == V_PARAM && clang_isConstQualifiedType(clang_getCursorType(pc));
+        if (kind == V_PARAM)
+            v->nassign = 1;
+        vec_push(l->a, &f->params, v);
+        bind(l, pc, v);
+    }
+    /* clauses name parameters */
+    for (int i = 0; i < p->clauses.n; i++) {
+        PragmaClause *c = p->clauses.v[i];
+        for (int k = 0; k < c->args.n; k++) {
+            Var *v = NULL;
+            for (int j = 0; j < f->params.n; j++)
+                if (!strcmp(((Var *)f->params.v[j])->user_name, c->args.v[k]))
+                    v = f->params.v[j];
+            if (!v || v->kind != V_PARAM) {
+                ERR(l, c->loc, "'%s' in clause '%s' is not an input parameter of '%s'", (char *)c->args.v[k],
+                    c->name, f->name);
+                continue;
+            }
+            if (!strcmp(c->name, "passive"))
+                v->passive = true;
+            else
+                v->uniform = true;
+        }
+    }
+    if (f->ret != TY_VOID)
+        f->retvar = ir_new_var(f, l->a, "ret", f->ret, V_RET);
+    /* the body */
+    Kids ks = kids(fn);
+    CXCursor body = clang_getNullCursor();
+    for (int i = 0; i < ks.n; i++)
+        if (clang_getCursorKind(ks.v[i]) == CXCursor_CompoundStmt)
+            body = ks.v[i];
+    l->cur = &f->body;
+    if (!clang_Cursor_isNull(body))
+        lower_stmt(l, body);
+    if (!l->terminated) {
+        SrcLoc end = loc_of(l, clang_getRangeEnd(clang_getCursorExtent(fn)));
+        end.col = end.col > 1 ? end.col - 1 : end.col;
+        if (f->ret != TY_VOID)
+            ERR(l, end, "control reaches the end of non-void function '%s' without a return", f->name);
+        else
+            check_outputs_assigned(l, end, "at the end of the function");
+    }
+    f->lowering = false;
+    f->lowered = !l->failed;
+}
+
+typedef struct TopDecls {
+    Arena *a;
+    PtrVec v; /* CXCursor* */
+} TopDecls;
+
+static enum CXChildVisitResult collect_top(CXCursor c, CXCursor parent, CXClientData data)
+{
+    (void)parent;
+    TopDecls *t = data;
+    if (!clang_Location_isFromMainFile(clang_getCursorLocation(c)))
+        return CXChildVisit_Continue;
+    CXCursor *copy = arena_alloc(t->a, sizeof *copy);
+    *copy = c;
+    vec_push(t->a, &t->v, copy);
+    return CXChildVisit_Continue;
+}
+
+void lower_unit(Unit *u, CXTranslationUnit tu, const Tok *toks, unsigned ntoks, PtrVec *pragmas)
+{
+    TopDecls top = {u->arena, {0}};
+    clang_visitChildren(clang_getTranslationUnitCursor(tu), collect_top, &top);
+    /* bind: the first top-level cursor that starts after the pragma's line */
+    CXCursor *bound = arena_alloc(u->arena, sizeof *bound * (size_t)(pragmas->n + 1));
+    for (int i = 0; i < pragmas->n; i++) {
+        Pragma *p = pragmas->v[i];
+        CXCursor *next = NULL;
+        for (int k = 0; k < top.v.n && !next; k++) {
+            CXCursor *c = top.v.v[k];
+            if (off_start(*c) >= p->end_offset)
+                next = c;
+        }
+        if (i + 1 < pragmas->n && next && off_start(*next) > ((Pragma *)pragmas->v[i + 1])->offset) {
+            diag_error(u->diag, p->loc, "'#pragma aad' is followed by another '#pragma aad' instead of a "
+                       "function definition");
+            next = NULL;
+            bound[i] = clang_getNullCursor();
+            continue;
+        }
+        if (!next || clang_getCursorKind(*next) != CXCursor_FunctionDecl || !clang_isCursorDefinition(*next)) {
+            const char *what = "the end of the file";
+            if (next) {
+                CXString ks = clang_getCursorKindSpelling(clang_getCursorKind(*next));
+                what = clang_getCursorKind(*next) == CXCursor_FunctionDecl
+                           ? "a function declaration without a body"
+                           : arena_printf(u->arena, "a %s", clang_getCString(ks));
+                clang_disposeString(ks);
+            }
+            diag_error(u->diag, p->loc, "'#pragma aad' must be followed by a function definition, but is "
+                       "followed by %s", what);
+            bound[i] = clang_getNullCursor();
+            continue;
+        }
+        bound[i] = *next;
+        p->bound = true;
+    }
+    /* create every Func first, so calls can find functions defined later */
+    for (int i = 0; i < pragmas->n; i++) {
+        if (clang_Cursor_isNull(bound[i]))
+            continue;
+        Func *f = arena_alloc(u->arena, sizeof *f);
+        CXString s = clang_getCursorSpelling(bound[i]);
+        f->name = arena_strdup(u->arena, clang_getCString(s));
+        clang_disposeString(s);
+        CXFile file;
+        unsigned line, col;
+        clang_getExpansionLocation(clang_getCursorLocation(bound[i]), &file, &line, &col, NULL);
+        f->loc = (SrcLoc){u->file, (int)line, (int)col};
+        f->pragma_loc = ((Pragma *)pragmas->v[i])->loc;
+        f->external = clang_getCursorLinkage(bound[i]) == CXLinkage_External;
+        f->index = u->funcs.n;
+        CXCursor *c = arena_alloc(u->arena, sizeof *c);
+        *c = bound[i];
+        f->cursor_data = c;
+        f->pragma = pragmas->v[i];
+        if (unit_find(u, f->name)) {
+            diag_error(u->diag, f->pragma_loc, "function '%s' has '#pragma aad' twice", f->name);
+            continue;
+        }
+        vec_push(u->arena, &u->funcs, f);
+    }
+    /* lower callees before callers: a call lowers its callee on demand */
+    for (int i = 0; i < u->funcs.n; i++) {
+        Func *f = u->funcs.v[i];
+        if (f->attempted)
+            continue;
+        L l = {.u = u, .f = f, .a = u->arena, .tu = tu, .toks = toks, .ntoks = ntoks};
+        lower_func(&l, *(CXCursor *)f->cursor_data, f->pragma);
+    }
+}
