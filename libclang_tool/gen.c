@@ -91,21 +91,35 @@ static int report_clang_errors(CXTranslationUnit tu, Diag *d, FILE *err)
     return errors;
 }
 
-int twinc_generate(const GenOptions *opt)
+struct GenSession {
+    Arena *arena;
+    Diag *diag;
+    CXIndex index;
+    CXTranslationUnit tu;
+    Unit unit;
+};
+
+/* Parse and run every pass up to emission.  Returns the session (also on
+ * user errors, so that callers can look at it); *rc is 0, 1 (user errors,
+ * reported) or 2 (internal). */
+GenSession *gen_open(const GenOptions *opt, int *rc)
 {
-    int rc = 2;
-    Arena *a = arena_new();
-    Diag *d = diag_new(opt->err_out ? opt->err_out : stderr);
+    GenSession *s = calloc(1, sizeof *s);
+    if (!s) {
+        *rc = 2;
+        return NULL;
+    }
+    s->arena = arena_new();
+    s->diag = diag_new(opt->err_out ? opt->err_out : stderr);
     if (opt->sink)
-        diag_set_sink(d, opt->sink, opt->sink_ctx);
-    CXIndex index = clang_createIndex(0, 0);
-    CXTranslationUnit tu = NULL;
-    Buf c = {0}, h = {0};
-    char *tmp_c = NULL, *tmp_h = NULL;
+        diag_set_sink(s->diag, opt->sink, opt->sink_ctx);
+    s->index = clang_createIndex(0, 0);
+    Arena *a = s->arena;
+    Diag *d = s->diag;
+    *rc = 1;
 
     /* flags: the user's, then ours (so theirs win), then quieting the pragma */
-    int nargs = opt->ncflags + 4;
-    const char **args = arena_alloc(a, sizeof *args * (size_t)nargs);
+    const char **args = arena_alloc(a, sizeof *args * (size_t)(opt->ncflags + 4));
     int k = 0;
     for (int i = 0; i < opt->ncflags; i++)
         args[k++] = opt->cflags[i];
@@ -117,53 +131,75 @@ int twinc_generate(const GenOptions *opt)
     if (inc && *inc)
         args[k++] = arena_printf(a, "-I%s", inc);
     args[k++] = "-Wno-unknown-pragmas";
-    enum CXErrorCode ec = clang_parseTranslationUnit2(index, opt->input, args, k, NULL, 0,
+    enum CXErrorCode ec = clang_parseTranslationUnit2(s->index, opt->input, args, k, NULL, 0,
                                                       CXTranslationUnit_DetailedPreprocessingRecord |
                                                           CXTranslationUnit_KeepGoing,
-                                                      &tu);
-    if (ec != CXError_Success || !tu) {
+                                                      &s->tu);
+    if (ec != CXError_Success || !s->tu) {
         if (access(opt->input, R_OK) != 0)
             diag_error(d, (SrcLoc){0}, "cannot read '%s': %s", opt->input, strerror(errno));
         else
             diag_error(d, (SrcLoc){0}, "libclang could not parse '%s' (error %d)", opt->input, (int)ec);
-        rc = 1;
-        goto cleanup;
+        s->tu = NULL;
+        return s;
     }
-    if (report_clang_errors(tu, d, opt->err_out)) {
-        rc = 1;
-        goto cleanup;
-    }
+    if (report_clang_errors(s->tu, d, opt->err_out))
+        return s;
 
-    Unit u = {.arena = a, .diag = d, .file = opt->input};
+    Unit *u = &s->unit;
+    *u = (Unit){.arena = a, .diag = d, .file = opt->input};
     unsigned ntoks = 0;
-    Tok *toks = file_tokens(&u, tu, &ntoks);
+    Tok *toks = file_tokens(u, s->tu, &ntoks);
     PtrVec pragmas = {0};
-    pragma_scan(&u, tu, toks, ntoks, &pragmas);
+    pragma_scan(u, s->tu, toks, ntoks, &pragmas);
     if (!diag_count(d) && pragmas.n == 0) {
         diag_error(d, (SrcLoc){0}, "no '#pragma aad' function in '%s': nothing to generate", opt->input);
-        rc = 1;
-        goto cleanup;
+        return s;
     }
-    lower_unit(&u, tu, toks, ntoks, &pragmas);
-    maybe_dump(opt, &u, passes[0]);
-    if (diag_count(d)) {
-        rc = 1;
-        goto cleanup;
-    }
-    activity_unit(&u);
-    maybe_dump(opt, &u, passes[1]);
-    varying_unit(&u);
-    maybe_dump(opt, &u, passes[2]);
-    tbr_unit(&u);
-    maybe_dump(opt, &u, passes[3]);
-    if (diag_count(d)) {
-        rc = 1;
-        goto cleanup;
-    }
+    lower_unit(u, s->tu, toks, ntoks, &pragmas);
+    maybe_dump(opt, u, passes[0]);
+    if (diag_count(d))
+        return s;
+    activity_unit(u);
+    maybe_dump(opt, u, passes[1]);
+    varying_unit(u);
+    maybe_dump(opt, u, passes[2]);
+    tbr_unit(u);
+    maybe_dump(opt, u, passes[3]);
+    if (!diag_count(d))
+        *rc = 0;
+    return s;
+}
 
+Unit *gen_unit(GenSession *s) { return s ? &s->unit : NULL; }
+
+void gen_close(GenSession *s)
+{
+    if (!s)
+        return;
+    if (s->tu)
+        clang_disposeTranslationUnit(s->tu);
+    clang_disposeIndex(s->index);
+    diag_free(s->diag);
+    arena_free(s->arena);
+    free(s);
+}
+
+int twinc_generate(const GenOptions *opt)
+{
+    int rc;
+    GenSession *s = gen_open(opt, &rc);
+    Buf c = {0}, h = {0};
+    char *tmp_c = NULL, *tmp_h = NULL;
+    if (rc != 0)
+        goto cleanup;
+    rc = 2;
+    Unit *u = &s->unit;
+    Arena *a = s->arena;
+    Diag *d = s->diag;
     const char *out_c = opt->out_c ? opt->out_c : derive(a, opt->input, ".c", ".twin.c");
     const char *out_h = opt->out_h ? opt->out_h : derive(a, out_c, ".c", ".h");
-    emit_unit(&u, out_c, out_h, &c, &h);
+    emit_unit(u, out_c, out_h, &c, &h);
     if (write_temp(a, out_c, &c, &tmp_c) || write_temp(a, out_h, &h, &tmp_h)) {
         diag_error(d, (SrcLoc){0}, "cannot write next to '%s': %s", out_c, strerror(errno));
         goto cleanup;
@@ -188,11 +224,7 @@ cleanup:
         unlink(tmp_h);
     buf_free(&c);
     buf_free(&h);
-    if (tu)
-        clang_disposeTranslationUnit(tu);
-    clang_disposeIndex(index);
-    diag_free(d);
-    arena_free(a);
+    gen_close(s);
     return rc;
 }
 

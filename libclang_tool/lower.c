@@ -320,8 +320,26 @@ static Var *lvalue(L *l, CXCursor e, bool for_read)
             return lvalue(l, ks.v[0], for_read);
     }
     Var *v = NULL;
+    if (k == CXCursor_ArraySubscriptExpr) {
+        Kids ks = expr_kids(e);
+        Var *base = NULL;
+        for (CXCursor x = ks.n == 2 ? ks.v[0] : e; ks.n == 2;) {
+            Kids inner = expr_kids(x);
+            if (clang_getCursorKind(x) == CXCursor_DeclRefExpr) {
+                base = lookup(l, clang_getCursorReferenced(x));
+                break;
+            }
+            if (inner.n != 1)
+                break;
+            x = inner.v[0];
+        }
+        if (base && base->poisoned)
+            return base;
+    }
     if (k == CXCursor_DeclRefExpr) {
         v = lookup(l, clang_getCursorReferenced(e));
+        if (v && v->poisoned)
+            return v;
         if (!v) {
             ERR(l, loc, "assignment to '%s', which is not a local or parameter of '%s' (globals are not supported)",
                 cursor_spelling(l, e), l->f->name);
@@ -735,6 +753,8 @@ static Opnd lower_expr(L *l, CXCursor e)
         CXCursor d = clang_getCursorReferenced(e);
         Var *v = lookup(l, d);
         if (v) {
+            if (v->poisoned)
+                return opnd_double(0);
             if (v->kind == V_OUT) {
                 ERR(l, loc, "output pointer '%s' of '%s' may only be used as '*%s' or '%s[0]'", v->name,
                     l->f->name, v->name, v->name);
@@ -855,21 +875,24 @@ static void lower_decl(L *l, CXCursor d)
         ERR(l, loc, "unsupported declaration (%s) in '%s'", kind_spelling(l, d), l->f->name);
         return;
     }
-    if (clang_Cursor_getStorageClass(d) == CX_SC_Static) {
-        ERR(l, loc, "static local '%s' in '%s' is not supported (twins keep no state between calls)", name,
-            l->f->name);
-        return;
-    }
-    Ty ty;
-    if (clang_getCanonicalType(ct).kind == CXType_ConstantArray ||
-        clang_getCanonicalType(ct).kind == CXType_VariableArray) {
-        ERR(l, loc, "local array '%s' in '%s' is not supported yet (arrays arrive with loop support)", name,
-            l->f->name);
-        return;
-    }
-    if (!c_ty(ct, &ty) || ty == TY_VOID) {
-        ERR(l, loc, "local '%s' of type '%s' is not supported in '%s' (double and integer scalars only)", name,
-            type_spelling(l, ct), l->f->name);
+    Ty ty = TY_DOUBLE;
+    const char *bad = NULL;
+    if (clang_Cursor_getStorageClass(d) == CX_SC_Static)
+        bad = arena_printf(l->a, "static local '%s' in '%s' is not supported (twins keep no state between calls)",
+                           name, l->f->name);
+    else if (clang_getCanonicalType(ct).kind == CXType_ConstantArray ||
+             clang_getCanonicalType(ct).kind == CXType_VariableArray)
+        bad = arena_printf(l->a, "local array '%s' in '%s' is not supported yet (arrays arrive with loop support)",
+                           name, l->f->name);
+    else if (!c_ty(ct, &ty) || ty == TY_VOID)
+        bad = arena_printf(l->a, "local '%s' of type '%s' is not supported in '%s' (double and integer scalars "
+                           "only)", name, type_spelling(l, ct), l->f->name);
+    if (bad) {
+        /* reported once; later uses of the variable stay quiet */
+        ERR(l, loc, "%s", bad);
+        Var *v = ir_new_var(l->f, l->a, name, TY_DOUBLE, V_LOCAL);
+        v->poisoned = true;
+        bind(l, d, v);
         return;
     }
     Kids ks = expr_kids(d);
@@ -880,8 +903,11 @@ static void lower_decl(L *l, CXCursor d)
     v->loc = loc;
     v->is_const = clang_isConstQualifiedType(ct);
     bind(l, d, v);
-    if (init.kind != O_NONE)
+    if (init.kind != O_NONE) {
         assign(l, v, init, loc);
+        /* no loops yet: a declaration runs at most once per call */
+        l->cur->v[l->cur->n - 1]->ins.first_def = true;
+    }
 }
 
 static void lower_block_items(L *l, Kids *ks, int from);
@@ -1023,9 +1049,13 @@ static void lower_stmt(L *l, CXCursor s)
     case CXCursor_IndirectGotoStmt:
         ERR(l, loc, "'goto' in '%s' is not supported", l->f->name);
         return;
-    case CXCursor_LabelStmt:
-        ERR(l, loc, "label in '%s' is not supported", l->f->name);
+    case CXCursor_LabelStmt: {
+        /* the goto is the error; the labelled statement is lowered as usual */
+        Kids ks = kids(s);
+        if (ks.n == 1)
+            lower_stmt(l, ks.v[0]);
         return;
+    }
     case CXCursor_BreakStmt:
     case CXCursor_ContinueStmt:
         ERR(l, loc, "'%s' outside a loop in '%s'", k == CXCursor_BreakStmt ? "break" : "continue", l->f->name);
@@ -1122,9 +1152,10 @@ static void lower_func(L *l, CXCursor fn, Pragma *p)
         if (clang_getCursorKind(ks.v[i]) == CXCursor_CompoundStmt)
             body = ks.v[i];
     l->cur = &f->body;
-    if (!clang_Cursor_isNull(body))
+    /* a broken signature makes every use of its parameters an error: stop */
+    if (!clang_Cursor_isNull(body) && !l->failed)
         lower_stmt(l, body);
-    if (!l->terminated) {
+    if (!l->terminated && !l->failed) {
         SrcLoc end = loc_of(l, clang_getRangeEnd(clang_getCursorExtent(fn)));
         end.col = end.col > 1 ? end.col - 1 : end.col;
         if (f->ret != TY_VOID)
@@ -1145,7 +1176,8 @@ static enum CXChildVisitResult collect_top(CXCursor c, CXCursor parent, CXClient
 {
     (void)parent;
     TopDecls *t = data;
-    if (!clang_Location_isFromMainFile(clang_getCursorLocation(c)))
+    if (!clang_Location_isFromMainFile(clang_getCursorLocation(c)) ||
+        clang_isPreprocessing(clang_getCursorKind(c)))
         return CXChildVisit_Continue;
     CXCursor *copy = arena_alloc(t->a, sizeof *copy);
     *copy = c;
@@ -1178,9 +1210,12 @@ void lower_unit(Unit *u, CXTranslationUnit tu, const Tok *toks, unsigned ntoks, 
             const char *what = "the end of the file";
             if (next) {
                 CXString ks = clang_getCursorKindSpelling(clang_getCursorKind(*next));
-                what = clang_getCursorKind(*next) == CXCursor_FunctionDecl
-                           ? "a function declaration without a body"
-                           : arena_printf(u->arena, "a %s", clang_getCString(ks));
+                enum CXCursorKind nk = clang_getCursorKind(*next);
+                what = nk == CXCursor_FunctionDecl ? "a function declaration without a body"
+                       : nk == CXCursor_VarDecl    ? "a variable declaration"
+                       : nk == CXCursor_TypedefDecl ? "a typedef"
+                       : nk == CXCursor_StructDecl ? "a struct declaration"
+                                                    : arena_printf(u->arena, "a %s", clang_getCString(ks));
                 clang_disposeString(ks);
             }
             diag_error(u->diag, p->loc, "'#pragma aad' must be followed by a function definition, but is "

@@ -14,7 +14,8 @@
  * assignment to it saves the old value in the forward sweep and restores it
  * once the reverse sweep has passed that assignment (Tapenade's push/pop; in
  * loop-free code each assignment runs at most once, so a save is one local
- * slot).  Branch outcomes are recorded per if.  Variables assigned once are
+ * slot; a declaration's initializer outside loops saves nothing, as there was
+ * no earlier value).  Branch outcomes are recorded per if.  Variables assigned once are
  * never saved: recomputation is free, so we save only what is overwritten.
  */
 #include "twinc_gen.h"
@@ -74,7 +75,7 @@ static void number(Block *b, Slots *sl)
         }
         Ins *in = &s->ins;
         in->slot = sl->n;
-        if (in->dst && in->dst->needed && in->dst->nassign > 1) {
+        if (in->dst && in->dst->needed && in->dst->nassign > 1 && !in->first_def) {
             in->save_dst = true;
             sl->n++;
         }

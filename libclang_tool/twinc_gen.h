@@ -101,6 +101,7 @@ typedef struct Var {
     bool is_const;
     bool passive;     /* V_PARAM named in passive(...) */
     bool uniform;     /* V_PARAM named in uniform(...) */
+    bool poisoned;    /* its declaration was an error: later uses stay quiet */
     SrcLoc loc;
     /* analyses */
     int nassign;      /* static assignment sites (parameters count one) */
@@ -183,6 +184,8 @@ typedef struct Ins {
     int nargs;
     Var **outs;        /* OP_CALL: the caller's variables receiving callee outputs */
     int nouts;
+    bool first_def;    /* a declaration's initializer outside any loop: the
+                          variable had no earlier value to preserve */
     /* tbr.c: save the destination(s) before overwriting them */
     bool save_dst;
     bool *save_outs;
@@ -290,6 +293,11 @@ typedef struct GenOptions {
  * 2 on internal/IO errors. */
 int twinc_generate(const GenOptions *opt);
 bool twinc_is_pass(const char *name); /* a --dump-ir pass name */
+/* The front half (parse .. tbr) as a session, for tests and plugins. */
+typedef struct GenSession GenSession;
+GenSession *gen_open(const GenOptions *opt, int *rc);
+Unit *gen_unit(GenSession *s);
+void gen_close(GenSession *s);
 
 /* Phases, in driver order; each reports through u->diag. */
 struct CXTranslationUnitImpl;

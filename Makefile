@@ -1,0 +1,183 @@
+# twinc — build, test, demo.
+#
+#   make          build the generator (build/twinc) and the runtime (build/libtwinc.*)
+#   make test     every test: unit suites, gradient corpus, error corpus, CLI, sanitizers
+#   make demo     build the samples through twinc and print prices, Greeks and timings
+#   make deps     install the Debian packages the project needs (only those missing)
+#
+# Every target that builds depends on `deps`, so a fresh Debian 12 machine needs
+# only `make demo` and `make test`.
+
+LLVM_DIR   ?= /usr/lib/llvm-14
+CC         ?= gcc
+ifeq ($(origin CC),default)
+CC         := gcc
+endif
+CLANG      ?= clang-14
+PYTHON     ?= /usr/bin/python3
+B          := build
+CSTD       := -std=c11 -D_GNU_SOURCE
+WARN       := -Wall -Wextra -Werror
+OPT        ?= -O2 -g
+CFLAGS_GEN := $(CSTD) $(OPT) $(WARN) -I$(LLVM_DIR)/include -Ilibclang_tool -DTWINC_INCLUDE_DIR='"$(CURDIR)/runtime"'
+LDFLAGS_GEN:= -L$(LLVM_DIR)/lib -lclang -Wl,-rpath,$(LLVM_DIR)/lib
+CFLAGS_RT  := $(CSTD) $(OPT) $(WARN) -fPIC -Iruntime
+# Twins are compiled without FMA contraction so that the batched primal is
+# bit-for-bit the user's scalar function (tests check equality exactly).
+CFLAGS_TWIN:= -std=c99 -O2 -ffp-contract=off -fPIC -Iruntime -Wall -Wextra -Wno-unknown-pragmas
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
+
+DEB_PACKAGES := gcc make pkg-config clang-14 libclang-14-dev llvm-14-dev check \
+                python3 python3-dev python3-numpy python3-pytest valgrind
+
+GEN_SRCS := arena diag ir builtins pragma lower activity varying tbr \
+            emit emit_primal emit_tangent emit_adjoint emit_registry gen
+GEN_OBJS := $(GEN_SRCS:%=$(B)/gen/%.o)
+RT_SRCS  := lib gradcheck
+RT_OBJS  := $(RT_SRCS:%=$(B)/rt/%.o)
+GEN_HDRS := libclang_tool/twinc_gen.h libclang_tool/builtins.h runtime/twinc.h
+
+CORPUS   := $(basename $(notdir $(wildcard tests/corpus/*.c)))
+CORPUS_SO:= $(CORPUS:%=$(B)/corpus/lib%.so)
+SAMPLES  := bs sabr
+
+.PHONY: all deps test demo bench clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
+.DELETE_ON_ERROR:
+
+all: deps $(B)/twinc $(B)/libtwinc.a $(B)/libtwinc.so
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "make deps: need root (or sudo) to install:$$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || { echo "make deps: apt-get install failed for:$$missing" >&2; exit 1; }; \
+	fi
+
+# ---- generator and runtime ----
+
+$(B)/gen/%.o: libclang_tool/%.c $(GEN_HDRS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_GEN) -c $< -o $@
+
+$(B)/libtwincgen.a: $(GEN_OBJS)
+	ar rcs $@ $^
+
+$(B)/rt/%.o: runtime/%.c runtime/twinc.h runtime/twinc_check.h | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_RT) -c $< -o $@
+
+$(B)/libtwinc.a: $(RT_OBJS)
+	ar rcs $@ $^
+
+$(B)/libtwinc.so: $(RT_OBJS)
+	$(CC) -shared $^ -o $@ -ldl -lm
+
+$(B)/twinc: libclang_tool/main.c libclang_tool/check_cmd.c $(B)/libtwincgen.a $(B)/libtwinc.a $(GEN_HDRS)
+	$(CC) $(CFLAGS_GEN) -Iruntime libclang_tool/main.c libclang_tool/check_cmd.c $(B)/libtwincgen.a \
+	  $(B)/libtwinc.a $(LDFLAGS_GEN) -ldl -lm -o $@
+
+# ---- twins of the test corpus and the samples ----
+
+$(B)/corpus/%.twin.c: tests/corpus/%.c $(B)/twinc
+	@mkdir -p $(dir $@)
+	$(B)/twinc gen $< -o $@ --header $(B)/corpus/$*.twin.h
+
+# every corpus twin compiles warning-free with gcc and clang at -Wall -Wextra -Werror
+$(B)/corpus/%.warn: $(B)/corpus/%.twin.c
+	$(CC) $(CFLAGS_TWIN) -Werror -I$(B)/corpus -c $< -o /dev/null
+	$(CLANG) $(CFLAGS_TWIN) -Werror -I$(B)/corpus -c $< -o /dev/null
+	@touch $@
+
+$(B)/corpus/lib%.so: tests/corpus/%.c $(B)/corpus/%.twin.c $(B)/corpus/%.warn
+	$(CC) $(CFLAGS_TWIN) -shared -I$(B)/corpus tests/corpus/$*.c $(B)/corpus/$*.twin.c -o $@ -lm
+
+$(B)/samples/%.twin.c: samples/%.c $(B)/twinc
+	@mkdir -p $(dir $@)
+	$(B)/twinc gen $< -o $@ --header $(B)/samples/$*.twin.h
+
+$(B)/samples/%.warn: $(B)/samples/%.twin.c
+	$(CC) $(CFLAGS_TWIN) -Werror -I$(B)/samples -c $< -o /dev/null
+	$(CLANG) $(CFLAGS_TWIN) -Werror -I$(B)/samples -c $< -o /dev/null
+	@touch $@
+
+$(B)/samples/libsamples.so: $(SAMPLES:%=samples/%.c) $(SAMPLES:%=$(B)/samples/%.twin.c) $(SAMPLES:%=$(B)/samples/%.warn)
+	$(CC) $(CFLAGS_TWIN) -shared -I$(B)/samples $(SAMPLES:%=samples/%.c) $(SAMPLES:%=$(B)/samples/%.twin.c) -o $@ -lm
+
+$(B)/samples/demo: samples/demo.c samples/closed_form.c samples/closed_form.h $(SAMPLES:%=samples/%.c) \
+                   $(SAMPLES:%=$(B)/samples/%.twin.c) $(SAMPLES:%=$(B)/samples/%.warn)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -Wall -Wextra -Wno-unknown-pragmas -Iruntime -I$(B)/samples -Isamples \
+	  samples/demo.c samples/closed_form.c $(SAMPLES:%=samples/%.c) $(SAMPLES:%=$(B)/samples/%.twin.c) -o $@ -lm
+
+# ---- tests ----
+
+TEST_SRCS := tests/check_main.c tests/test_gen.c tests/test_runtime.c tests/test_corpus.c
+
+$(B)/tests/check_main: $(TEST_SRCS) $(B)/libtwincgen.a $(B)/libtwinc.a $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_GEN) -Iruntime -DTWINC_SOURCE_DIR='"$(CURDIR)"' $(TEST_SRCS) $(B)/libtwincgen.a \
+	  $(B)/libtwinc.a $(LDFLAGS_GEN) $(CHECK_LIBS) -ldl -lm -o $@
+
+$(B)/tests/libhandtwin.so: tests/fixtures/handtwin.c runtime/twinc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TWIN) -shared $< -o $@ -lm
+
+$(B)/tests/libnoreg.so: tests/fixtures/noreg.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TWIN) -shared $< -o $@
+
+unit-tests: $(B)/tests/check_main $(CORPUS_SO) $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so
+	TWINC_CORPUS_LIBS="$(CORPUS_SO)" TWINC_HANDTWIN=$(B)/tests/libhandtwin.so \
+	  TWINC_NOREG=$(B)/tests/libnoreg.so $(B)/tests/check_main
+
+error-tests: $(B)/twinc
+	bash tests/run_errors.sh $(B)/twinc tests/errors
+
+cli-tests: $(B)/twinc $(B)/tests/libhandtwin.so $(B)/samples/libsamples.so
+	bash tests/test_check_cli.sh $(B)/twinc $(B)/tests/libhandtwin.so
+	bash tests/test_cli.sh $(B)/twinc $(B)/samples/libsamples.so
+
+# The generator under AddressSanitizer and UBSan, over the corpus and the
+# error corpus; the corpus twins under both sanitizers through the harness.
+$(B)/asan/twinc: $(GEN_SRCS:%=libclang_tool/%.c) libclang_tool/main.c libclang_tool/check_cmd.c $(RT_SRCS:%=runtime/%.c) $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	  -I$(LLVM_DIR)/include -Ilibclang_tool -Iruntime -DTWINC_INCLUDE_DIR='"$(CURDIR)/runtime"' \
+	  $(GEN_SRCS:%=libclang_tool/%.c) libclang_tool/main.c libclang_tool/check_cmd.c $(RT_SRCS:%=runtime/%.c) \
+	  $(LDFLAGS_GEN) -ldl -lm -o $@
+
+sanitize: $(B)/asan/twinc $(B)/tests/check_main
+	@mkdir -p $(B)/asan/out
+	@for f in tests/corpus/*.c samples/bs.c samples/sabr.c; do \
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    $(B)/asan/twinc gen $$f -o $(B)/asan/out/$$(basename $$f .c).twin.c >/dev/null || exit 1; \
+	  cmp -s $(B)/asan/out/$$(basename $$f .c).twin.c $$(ls $(B)/corpus/$$(basename $$f .c).twin.c $(B)/samples/$$(basename $$f .c).twin.c 2>/dev/null | head -1) \
+	    || { echo "sanitize: ASan build generated different code for $$f"; exit 1; }; \
+	done
+	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  bash tests/run_errors.sh $(B)/asan/twinc tests/errors
+	@mkdir -p $(B)/asan/corpus
+	@for c in $(CORPUS); do \
+	  $(CC) $(CFLAGS_TWIN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -shared -I$(B)/corpus \
+	    tests/corpus/$$c.c $(B)/corpus/$$c.twin.c -o $(B)/asan/corpus/lib$$c.so -lm || exit 1; \
+	done
+	$(CC) $(CFLAGS_GEN) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Iruntime -DTWINC_CORPUS_ONLY \
+	  tests/check_main.c tests/test_corpus.c $(CHECK_LIBS) -ldl -lm -o $(B)/asan/check_corpus
+	TWINC_CORPUS_LIBS="$(CORPUS:%=$(B)/asan/corpus/lib%.so)" CK_FORK=no ASAN_OPTIONS=detect_leaks=0 \
+	  $(B)/asan/check_corpus
+	@echo "sanitize: generator and corpus twins clean under ASan/UBSan"
+
+test: all unit-tests error-tests cli-tests sanitize
+	@echo "make test: all passed"
+
+# ---- demo ----
+
+demo: all $(B)/samples/demo
+	$(B)/samples/demo
+
+clean:
+	rm -rf $(B) demo-output

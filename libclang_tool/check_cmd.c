@@ -1,0 +1,776 @@
+/*
+ * check_cmd.c — `twinc check LIB.so`: load a library of twins and check every
+ * kernel's derivatives, the command-line face of runtime/gradcheck.c.
+ *
+ * For each kernel (or the ones named with --kernel) the checker runs at a base
+ * point — 1.0 for every double input and 1 for every integer, overridden with
+ * --at name=value,... — and at N-1 random points near it, all in batches of
+ * lanes (see twinc_check.h for what is measured).  The report is for a human
+ * by default: per point the inputs, the values, a table per output of
+ * adjoint, finite difference, tangent and rho for every active input, the
+ * dot-product error, and a PASS/FAIL line that says what failed and where;
+ * per kernel a PASS/FAIL line; a summary.  --json prints the same numbers as
+ * one JSON array instead, keyed by parameter name.
+ *
+ * Exit status: 0 when every kernel passes, 1 on any mismatch, non-finite
+ * number or twin error, 2 on a usage error (unknown option, kernel or
+ * parameter; a value that does not parse) or a library that cannot be
+ * loaded.  Usage errors are found before anything is printed on stdout, so
+ * stdout never holds half a report or half a JSON document.
+ *
+ * This file depends on the runtime only (twinc_check.h), not on the
+ * generator; main.c dispatches `twinc check ...` here with argv[0] == "check".
+ *
+ * MIT licence — see LICENSE.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twinc_check.h"
+
+int twinc_cmd_check(int argc, char **argv);
+
+#define DEFAULT_POINTS 4
+#define SPREAD 0.2 /* random points: +-20% of max(|base|, 1e-3) */
+
+static void usage(FILE *out)
+{
+    fputs("usage: twinc check LIB.so [--kernel NAME] [--at NAME=VALUE,...] [--points N]\n"
+          "                          [--seed S] [--rtol X] [--dot-rtol X] [--json]\n"
+          "\n"
+          "Check every kernel of LIB.so, a shared library built from twinc-generated\n"
+          "*.twin.c files: the adjoint and the tangent twin against central finite\n"
+          "differences of the primal twin, and against each other by the dot-product\n"
+          "test, at a base point and at random points near it.  All points of a kernel\n"
+          "are evaluated together as lanes of the batched twins.\n"
+          "\n"
+          "options:\n"
+          "  --kernel NAME        check only kernel NAME (may be repeated)\n"
+          "  --at NAME=VALUE,...  set input NAME of the base point (may be repeated);\n"
+          "                       inputs not set are 1.0 (double) or 1 (integer); a\n"
+          "                       NAME that only some of the kernels have applies to those\n"
+          "  --points N           points per kernel: the base point and N-1 random ones\n"
+          "                       (default 4).  A random point moves every double input\n"
+          "                       not declared uniform(...) by a uniformly random amount\n"
+          "                       in [-20%, +20%] of max(|base value|, 1e-3); integers\n"
+          "                       and uniform inputs keep their base value\n"
+          "  --seed S             seed of the random points and test directions\n"
+          "                       (default 1; the same seed gives the same points)\n"
+          "  --rtol X             bound on rho = |ad - fd| / max(1, |ad| + |fd|), for the\n"
+          "                       adjoint and the tangent derivative (default 1e-6)\n"
+          "  --dot-rtol X         bound on the dot-product test's relative error\n"
+          "                       |<tangent(xd), yb> - <xd, adjoint(yb)>| (default 1e-12)\n"
+          "  --json               print one JSON array, an object per kernel and point\n"
+          "  -h, --help           print this help\n"
+          "\n"
+          "Finite differences are central, with step h = cbrt(DBL_EPSILON) * max(1, |x|),\n"
+          "Richardson-extrapolated from h and h/2.  The values computed by the tangent\n"
+          "and adjoint twins and by your own C function must also agree with the primal\n"
+          "twin's (to 1e-12).\n"
+          "\n"
+          "Exit status: 0 if every kernel passes; 1 on a mismatch, a value that is not\n"
+          "finite, or a twin error; 2 on a usage error or a library that cannot be\n"
+          "loaded.\n",
+          out);
+}
+
+/* ---- options ---- */
+
+typedef struct AtItem {
+    const char *name; /* points into Opts.at_text */
+    const char *text;
+    int used;
+} AtItem;
+
+typedef struct Opts {
+    const char *lib;
+    const char **kernels;
+    int nkernels;
+    char **at_text; /* owned copies of the --at arguments, split in place */
+    int nat_text;
+    AtItem *at;
+    int nat;
+    int points;
+    unsigned long long seed;
+    double rtol, dot_rtol;
+    int json;
+} Opts;
+
+static void opts_free(Opts *o)
+{
+    for (int i = 0; i < o->nat_text; i++)
+        free(o->at_text[i]);
+    free(o->at_text);
+    free(o->at);
+    free(o->kernels);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("twinc check: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(try 'twinc check --help')\n", stderr);
+    return 2;
+}
+
+/* "--name VALUE" or "--name=VALUE": the value, advancing *i; NULL if absent. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, int *matched)
+{
+    size_t len = strlen(name);
+    const char *a = argv[*i];
+    *matched = 0;
+    if (strncmp(a, name, len) != 0)
+        return NULL;
+    if (a[len] == '=') {
+        *matched = 1;
+        return a + len + 1;
+    }
+    if (a[len] != '\0')
+        return NULL;
+    *matched = 1;
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_ull(const char *s, unsigned long long *out)
+{
+    char *end;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '-' || *s == '\0')
+        return 0;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (*end != '\0' || errno == ERANGE)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_ll(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 0);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* Split "a=1,b=2" (an owned copy) into AtItems. */
+static int add_at(Opts *o, const char *arg)
+{
+    size_t len = strlen(arg);
+    char *copy = malloc(len + 1);
+    char **texts = realloc(o->at_text, (size_t)(o->nat_text + 1) * sizeof *texts);
+    if (texts)
+        o->at_text = texts;
+    if (!copy || !texts) {
+        free(copy);
+        fputs("twinc check: out of memory\n", stderr);
+        return 2;
+    }
+    memcpy(copy, arg, len + 1);
+    o->at_text[o->nat_text++] = copy;
+    for (char *item = copy; item;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item || eq[1] == '\0')
+            return usage_error("--at: '%s' is not NAME=VALUE", item);
+        *eq = '\0';
+        AtItem *at = realloc(o->at, (size_t)(o->nat + 1) * sizeof *at);
+        if (!at) {
+            fputs("twinc check: out of memory\n", stderr);
+            return 2;
+        }
+        o->at = at;
+        o->at[o->nat++] = (AtItem){item, eq + 1, 0};
+        item = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, Opts *o)
+{
+    o->points = DEFAULT_POINTS;
+    o->seed = 1;
+    o->rtol = 1e-6;
+    o->dot_rtol = 1e-12;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int m;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return -1;
+        }
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if ((v = opt_value(argc, argv, &i, "--kernel", &m)) || m) {
+            if (!v || !*v)
+                return usage_error("%s needs a kernel name", "--kernel");
+            const char **ks = realloc(o->kernels, (size_t)(o->nkernels + 1) * sizeof *ks);
+            if (!ks) {
+                fputs("twinc check: out of memory\n", stderr);
+                return 2;
+            }
+            o->kernels = ks;
+            o->kernels[o->nkernels++] = v;
+        } else if ((v = opt_value(argc, argv, &i, "--at", &m)) || m) {
+            if (!v)
+                return usage_error("%s needs NAME=VALUE,...", "--at");
+            int st = add_at(o, v);
+            if (st)
+                return st;
+        } else if ((v = opt_value(argc, argv, &i, "--points", &m)) || m) {
+            long long n;
+            if (!v || !parse_ll(v, &n) || n < 1 || n > (1 << 20))
+                return usage_error("--points: '%s' is not a number of points (1 to 1048576)",
+                                   v ? v : "");
+            o->points = (int)n;
+        } else if ((v = opt_value(argc, argv, &i, "--seed", &m)) || m) {
+            if (!v || !parse_ull(v, &o->seed))
+                return usage_error("--seed: '%s' is not an unsigned integer", v ? v : "");
+        } else if ((v = opt_value(argc, argv, &i, "--rtol", &m)) || m) {
+            if (!v || !parse_double(v, &o->rtol) || !(o->rtol > 0) || !isfinite(o->rtol))
+                return usage_error("--rtol: '%s' is not a positive number", v ? v : "");
+        } else if ((v = opt_value(argc, argv, &i, "--dot-rtol", &m)) || m) {
+            if (!v || !parse_double(v, &o->dot_rtol) || !(o->dot_rtol > 0) ||
+                !isfinite(o->dot_rtol))
+                return usage_error("--dot-rtol: '%s' is not a positive number", v ? v : "");
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option '%s'", a);
+        } else if (!o->lib) {
+            o->lib = a;
+        } else {
+            return usage_error("one library at a time ('%s' is extra)", a);
+        }
+    }
+    if (!o->lib)
+        return usage_error("%s", "no library given: twinc check LIB.so");
+    return 0;
+}
+
+/* ---- selecting kernels and applying --at ---- */
+
+static void list_kernels(FILE *out, const twinc_lib *lib)
+{
+    int n = twinc_lib_count(lib);
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? ", " : "", twinc_lib_kernel(lib, i)->name);
+    if (n == 0)
+        fputs("(none)", out);
+}
+
+static void list_inputs(FILE *out, const twinc_kernel *k)
+{
+    int first = 1;
+    for (int i = 0; i < k->nparams; i++) {
+        if (k->params[i].role != TWINC_ROLE_IN)
+            continue;
+        fprintf(out, "%s%s", first ? "" : ", ", k->params[i].name);
+        first = 0;
+    }
+    if (first)
+        fputs("(none)", out);
+}
+
+static int find_param(const twinc_kernel *k, const char *name)
+{
+    for (int i = 0; i < k->nparams; i++)
+        if (k->params[i].name && strcmp(k->params[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Parse an --at value for parameter p: a double into *x, an integer into
+ * *ix.  0 if it does not parse or is out of range for p's C type. */
+static int parse_input(const twinc_param *p, const char *text, double *x, long long *ix)
+{
+    long long v;
+    unsigned long long u;
+    switch (p->type) {
+    case TWINC_T_DOUBLE:
+        return parse_double(text, x);
+    case TWINC_T_INT:
+        if (!parse_ll(text, &v) || v < INT_MIN || v > INT_MAX)
+            return 0;
+        *ix = v;
+        return 1;
+    case TWINC_T_LONG:
+        if (!parse_ll(text, &v) || v < LONG_MIN || v > LONG_MAX)
+            return 0;
+        *ix = v;
+        return 1;
+    case TWINC_T_UINT:
+        if (!parse_ull(text, &u) || u > UINT_MAX)
+            return 0;
+        *ix = (long long)u;
+        return 1;
+    case TWINC_T_ULONG:
+        if (!parse_ull(text, &u) || u > ULONG_MAX)
+            return 0;
+        *ix = (long long)u; /* modulo 2^64, as twinc_check.h says */
+        return 1;
+    }
+    return 0;
+}
+
+static const char *type_name(twinc_type t)
+{
+    switch (t) {
+    case TWINC_T_DOUBLE:
+        return "double";
+    case TWINC_T_INT:
+        return "int";
+    case TWINC_T_LONG:
+        return "long";
+    case TWINC_T_UINT:
+        return "unsigned";
+    case TWINC_T_ULONG:
+        return "unsigned long";
+    }
+    return "?";
+}
+
+/* Every --at name must be an input of at least one selected kernel, and its
+ * value must parse for every kernel that has it.  Reports and returns 2. */
+static int validate_at(Opts *o, const twinc_kernel *const *ks, int nk)
+{
+    for (int a = 0; a < o->nat; a++) {
+        AtItem *at = &o->at[a];
+        for (int n = 0; n < nk; n++) {
+            int i = find_param(ks[n], at->name);
+            if (i < 0)
+                continue;
+            if (ks[n]->params[i].role != TWINC_ROLE_IN) {
+                fprintf(stderr,
+                        "twinc check: --at: '%s' is an output of %s, not an input; its "
+                        "inputs are: ",
+                        at->name, ks[n]->name);
+                list_inputs(stderr, ks[n]);
+                fputc('\n', stderr);
+                return 2;
+            }
+            double x;
+            long long ix;
+            if (!parse_input(&ks[n]->params[i], at->text, &x, &ix)) {
+                fprintf(stderr, "twinc check: --at: %s=%s: not a valid %s value (%s of %s)\n",
+                        at->name, at->text, type_name(ks[n]->params[i].type), at->name,
+                        ks[n]->name);
+                return 2;
+            }
+            at->used = 1;
+        }
+        if (!at->used) {
+            if (nk == 1) {
+                fprintf(stderr, "twinc check: --at: '%s' is not a parameter of %s; its inputs "
+                                "are: ",
+                        at->name, ks[0]->name);
+                list_inputs(stderr, ks[0]);
+                fputc('\n', stderr);
+            } else {
+                fprintf(stderr, "twinc check: --at: '%s' is not a parameter of any kernel; "
+                                "their inputs are:\n",
+                        at->name);
+                for (int n = 0; n < nk; n++) {
+                    fprintf(stderr, "  %s: ", ks[n]->name);
+                    list_inputs(stderr, ks[n]);
+                    fputc('\n', stderr);
+                }
+            }
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- human-readable report ---- */
+
+static int is_int_type(twinc_type t) { return t != TWINC_T_DOUBLE; }
+
+static void print_input(FILE *out, const twinc_param *p, const twinc_check_point *pt, int i)
+{
+    if (!is_int_type(p->type))
+        fprintf(out, "%.17g", pt->x[i]);
+    else if (p->type == TWINC_T_UINT || p->type == TWINC_T_ULONG)
+        fprintf(out, "%llu", (unsigned long long)pt->ix[i]);
+    else
+        fprintf(out, "%lld", pt->ix[i]);
+}
+
+static void print_point_text(FILE *out, const twinc_check *c, int p)
+{
+    const twinc_kernel *k = c->kernel;
+    const twinc_check_point *pt = &c->points[p];
+    const double tol = c->opt.fd_rtol;
+
+    fprintf(out, "  point %d:", p);
+    for (int i = 0; i < k->nparams; i++) {
+        if (k->params[i].role != TWINC_ROLE_IN)
+            continue;
+        fprintf(out, " %s=", k->params[i].name);
+        print_input(out, &k->params[i], pt, i);
+    }
+    fputc('\n', out);
+    if (pt->status != TWINC_OK) {
+        fprintf(out, "    FAIL: the %s twin returned %d: %s\n",
+                pt->failed ? pt->failed : "?", pt->status, twinc_strerror(pt->status));
+        return;
+    }
+    for (int jo = 0; jo < c->nout; jo++) {
+        int j = c->outputs[jo];
+        fprintf(out, "    %s = %.17g\n", k->params[j].name, pt->value[j]);
+    }
+    for (int jo = 0; jo < c->nout && c->nin > 0; jo++) {
+        int j = c->outputs[jo];
+        fprintf(out, "    d %s / d%*s %-24s %-24s %-24s %s\n", k->params[j].name, 4, "",
+                "adjoint", "finite difference", "tangent", "rho");
+        for (int ii = 0; ii < c->nin; ii++) {
+            int i = c->inputs[ii];
+            size_t ix = twinc_check_idx(c, j, i);
+            double r = pt->rho[ix] > pt->rho_tangent[ix] || isnan(pt->rho[ix])
+                           ? pt->rho[ix]
+                           : pt->rho_tangent[ix];
+            fprintf(out, "      %-12s %24.17g %24.17g %24.17g %.2g%s\n", k->params[i].name,
+                    pt->adjoint[ix], pt->fd[ix], pt->tangent[ix], r,
+                    r <= tol ? "" : "  <-- mismatch");
+        }
+    }
+    fprintf(out, "    dot-product test: %.17g vs %.17g, error %.2g\n", pt->dot_lhs,
+            pt->dot_rhs, pt->dot_error);
+    if (pt->pass) {
+        fputs("    PASS\n", out);
+        return;
+    }
+    int value_bad = 0;
+    for (int jo = 0; jo < c->nout; jo++)
+        value_bad |= !isfinite(pt->value[c->outputs[jo]]);
+    if (pt->flags & TWINC_CHECK_F_NONFINITE)
+        fprintf(out, "    FAIL: %s is not finite at this point; give --at\n",
+                value_bad ? "value" : "a derivative");
+    if (pt->flags & (TWINC_CHECK_F_ADJOINT | TWINC_CHECK_F_TANGENT)) {
+        for (int jo = 0; jo < c->nout; jo++)
+            for (int ii = 0; ii < c->nin; ii++) {
+                int j = c->outputs[jo], i = c->inputs[ii];
+                size_t ix = twinc_check_idx(c, j, i);
+                if (!(pt->rho[ix] <= tol))
+                    fprintf(out,
+                            "    FAIL: d %s / d %s: the adjoint gives %.17g, finite "
+                            "differences %.17g (rho %.2g > %.2g)\n",
+                            k->params[j].name, k->params[i].name, pt->adjoint[ix], pt->fd[ix],
+                            pt->rho[ix], tol);
+                if (!(pt->rho_tangent[ix] <= tol))
+                    fprintf(out,
+                            "    FAIL: d %s / d %s: the tangent gives %.17g, finite "
+                            "differences %.17g (rho %.2g > %.2g)\n",
+                            k->params[j].name, k->params[i].name, pt->tangent[ix], pt->fd[ix],
+                            pt->rho_tangent[ix], tol);
+            }
+    }
+    if (pt->flags & TWINC_CHECK_F_DOT)
+        fprintf(out, "    FAIL: the tangent and adjoint twins disagree (dot-product error %.2g "
+                     "> %.2g)\n",
+                pt->dot_error, c->opt.dot_rtol);
+    if (pt->flags & TWINC_CHECK_F_CONSISTENCY)
+        fprintf(out,
+                "    FAIL: the twins compute different values (primal, tangent, adjoint, "
+                "your function, or lane sums of a uniform input's adjoint differ by %.2g "
+                "> %.2g)\n",
+                pt->consistency, c->opt.consistency_rtol);
+}
+
+static void print_kernel_text(FILE *out, const twinc_check *c)
+{
+    const twinc_kernel *k = c->kernel;
+    fprintf(out, "%s (%s:%d): active inputs", k->name, k->file ? k->file : "?", k->line);
+    for (int ii = 0; ii < c->nin; ii++)
+        fprintf(out, " %s", k->params[c->inputs[ii]].name);
+    if (c->nin == 0)
+        fputs(" (none)", out);
+    fputs("; outputs", out);
+    for (int jo = 0; jo < c->nout; jo++)
+        fprintf(out, " %s", k->params[c->outputs[jo]].name);
+    if (c->nout == 0)
+        fputs(" (none)", out);
+    fputc('\n', out);
+    for (int p = 0; p < c->npoints; p++)
+        print_point_text(out, c, p);
+    fprintf(out, "%s %s: %d of %d points passed; max rho %.2g (bound %.2g), max dot-product "
+                 "error %.2g (bound %.2g)\n\n",
+            c->pass ? "PASS" : "FAIL", k->name, c->npassed, c->npoints, c->max_rho,
+            c->opt.fd_rtol, c->max_dot_error, c->opt.dot_rtol);
+}
+
+/* ---- JSON ---- */
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        default:
+            if (*p < 0x20)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+static void json_double(FILE *out, double v)
+{
+    if (isfinite(v))
+        fprintf(out, "%.17g", v);
+    else
+        fputs("null", out);
+}
+
+/* {"out": {"x": m[out,x], ...}, ...} */
+static void json_matrix(FILE *out, const twinc_check *c, const double *m)
+{
+    const twinc_kernel *k = c->kernel;
+    fputc('{', out);
+    for (int jo = 0; jo < c->nout; jo++) {
+        int j = c->outputs[jo];
+        fputs(jo ? ", " : "", out);
+        json_string(out, k->params[j].name);
+        fputs(": {", out);
+        for (int ii = 0; ii < c->nin; ii++) {
+            int i = c->inputs[ii];
+            fputs(ii ? ", " : "", out);
+            json_string(out, k->params[i].name);
+            fputs(": ", out);
+            json_double(out, m[twinc_check_idx(c, j, i)]);
+        }
+        fputc('}', out);
+    }
+    fputc('}', out);
+}
+
+static void json_point(FILE *out, const twinc_check *c, int p)
+{
+    const twinc_kernel *k = c->kernel;
+    const twinc_check_point *pt = &c->points[p];
+    fputs("{\"kernel\": ", out);
+    json_string(out, k->name);
+    fputs(", \"file\": ", out);
+    json_string(out, k->file);
+    fprintf(out, ", \"line\": %d, \"point\": %d, \"inputs\": {", k->line, p);
+    int first = 1;
+    for (int i = 0; i < k->nparams; i++) {
+        if (k->params[i].role != TWINC_ROLE_IN)
+            continue;
+        fputs(first ? "" : ", ", out);
+        first = 0;
+        json_string(out, k->params[i].name);
+        fputs(": ", out);
+        if (is_int_type(k->params[i].type))
+            print_input(out, &k->params[i], pt, i);
+        else
+            json_double(out, pt->x[i]);
+    }
+    fputs("}, \"values\": {", out);
+    for (int jo = 0; jo < c->nout; jo++) {
+        int j = c->outputs[jo];
+        fputs(jo ? ", " : "", out);
+        json_string(out, k->params[j].name);
+        fputs(": ", out);
+        json_double(out, pt->value[j]);
+    }
+    fputs("},\n  \"adjoint\": ", out);
+    json_matrix(out, c, pt->adjoint);
+    fputs(",\n  \"fd\": ", out);
+    json_matrix(out, c, pt->fd);
+    fputs(",\n  \"tangent\": ", out);
+    json_matrix(out, c, pt->tangent);
+    fputs(",\n  \"rho\": ", out);
+    json_matrix(out, c, pt->rho);
+    fputs(",\n  \"rho_tangent\": ", out);
+    json_matrix(out, c, pt->rho_tangent);
+    fputs(",\n  \"dot_lhs\": ", out);
+    json_double(out, pt->dot_lhs);
+    fputs(", \"dot_rhs\": ", out);
+    json_double(out, pt->dot_rhs);
+    fputs(", \"dot_error\": ", out);
+    json_double(out, pt->dot_error);
+    fputs(", \"consistency\": ", out);
+    json_double(out, pt->consistency);
+    fputs(", \"status\": ", out);
+    if (pt->status == TWINC_OK) {
+        fputs("\"ok\"", out);
+    } else {
+        char msg[256];
+        snprintf(msg, sizeof msg, "the %s twin returned %d: %s", pt->failed ? pt->failed : "?",
+                 pt->status, twinc_strerror(pt->status));
+        json_string(out, msg);
+    }
+    static const struct {
+        unsigned flag;
+        const char *name;
+    } why[] = {{TWINC_CHECK_F_STATUS, "status"},   {TWINC_CHECK_F_NONFINITE, "nonfinite"},
+               {TWINC_CHECK_F_ADJOINT, "adjoint"}, {TWINC_CHECK_F_TANGENT, "tangent"},
+               {TWINC_CHECK_F_DOT, "dot"},         {TWINC_CHECK_F_CONSISTENCY, "consistency"}};
+    fputs(", \"failures\": [", out);
+    first = 1;
+    for (size_t w = 0; w < sizeof why / sizeof why[0]; w++) {
+        if (!(pt->flags & why[w].flag))
+            continue;
+        fputs(first ? "" : ", ", out);
+        first = 0;
+        json_string(out, why[w].name);
+    }
+    fprintf(out, "], \"pass\": %s}", pt->pass ? "true" : "false");
+}
+
+/* ---- the command ---- */
+
+int twinc_cmd_check(int argc, char **argv)
+{
+    Opts o = {0};
+    twinc_lib *lib = NULL;
+    const twinc_kernel **ks = NULL;
+    int nk = 0, rc;
+    char err[1024];
+
+    rc = parse_args(argc, argv, &o);
+    if (rc != 0) {
+        rc = rc < 0 ? 0 : rc; /* -1: --help */
+        goto cleanup;
+    }
+
+    lib = twinc_lib_open(o.lib, err, sizeof err);
+    if (!lib) {
+        fprintf(stderr, "twinc check: %s\n", err);
+        rc = 2;
+        goto cleanup;
+    }
+
+    int total = twinc_lib_count(lib);
+    ks = malloc((size_t)(total ? total : 1) * sizeof *ks);
+    if (!ks) {
+        fputs("twinc check: out of memory\n", stderr);
+        rc = 2;
+        goto cleanup;
+    }
+    if (o.nkernels == 0) {
+        for (int i = 0; i < total; i++)
+            ks[nk++] = twinc_lib_kernel(lib, i);
+    } else {
+        for (int n = 0; n < o.nkernels; n++) {
+            const twinc_kernel *k = twinc_lib_find(lib, o.kernels[n]);
+            if (!k) {
+                fprintf(stderr, "twinc check: no kernel '%s' in %s; available: ", o.kernels[n],
+                        o.lib);
+                list_kernels(stderr, lib);
+                fputc('\n', stderr);
+                rc = 2;
+                goto cleanup;
+            }
+            int dup = 0;
+            for (int m = 0; m < nk; m++)
+                dup |= ks[m] == k;
+            if (!dup)
+                ks[nk++] = k;
+        }
+    }
+    if ((rc = validate_at(&o, ks, nk)) != 0)
+        goto cleanup;
+
+    int npass = 0, nfail = 0, npoints = 0, nbad_points = 0;
+    if (o.json)
+        fputs("[", stdout);
+    int nobj = 0;
+    for (int n = 0; n < nk; n++) {
+        const twinc_kernel *k = ks[n];
+        twinc_check *c = twinc_check_create(k, o.points, err, sizeof err);
+        if (!c) {
+            nfail++;
+            if (o.json) {
+                fputs(nobj++ ? ",\n" : "\n", stdout);
+                fputs("{\"kernel\": ", stdout);
+                json_string(stdout, k->name);
+                fputs(", \"point\": null, \"error\": ", stdout);
+                json_string(stdout, err);
+                fputs(", \"pass\": false}", stdout);
+            } else {
+                printf("FAIL %s: cannot be checked: %s\n\n", k->name, err);
+            }
+            continue;
+        }
+        for (int a = 0; a < o.nat; a++) {
+            int i = find_param(k, o.at[a].name);
+            if (i >= 0)
+                parse_input(&k->params[i], o.at[a].text, &c->points[0].x[i],
+                            &c->points[0].ix[i]);
+        }
+        twinc_check_randomize(c, 0, (uint64_t)o.seed, SPREAD);
+        c->opt.fd_rtol = o.rtol;
+        c->opt.dot_rtol = o.dot_rtol;
+        c->opt.seed = (uint64_t)o.seed;
+        twinc_check_run(c); /* errors are recorded per point */
+
+        if (c->pass)
+            npass++;
+        else
+            nfail++;
+        npoints += c->npoints;
+        nbad_points += c->npoints - c->npassed;
+        if (o.json) {
+            for (int p = 0; p < c->npoints; p++) {
+                fputs(nobj++ ? ",\n" : "\n", stdout);
+                json_point(stdout, c, p);
+            }
+        } else {
+            print_kernel_text(stdout, c);
+        }
+        twinc_check_destroy(c);
+    }
+    if (o.json)
+        fputs("\n]\n", stdout);
+    else
+        printf("%s: %d of %d kernels passed, %d of %d points failed\n",
+               nfail ? "FAIL" : "PASS", npass, npass + nfail, nbad_points, npoints);
+    rc = nfail ? 1 : 0;
+
+cleanup:
+    fflush(stdout);
+    twinc_lib_close(lib);
+    free(ks);
+    opts_free(&o);
+    return rc;
+}

@@ -1,0 +1,6 @@
+// expect: 5:16: error: expected expression
+#pragma aad
+double broken(double x)
+{
+    return x * ;
+}

@@ -1,0 +1,6 @@
+// expect: 2:24: error: unknown clause 'fast' in '#pragma aad' (known: passive, uniform)
+#pragma aad passive(z) fast
+double f(double x, double z)
+{
+    return x * z;
+}
