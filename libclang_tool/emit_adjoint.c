@@ -63,7 +63,17 @@ static void reverse_call(Emit *e, const Ins *in)
     Func *g = in->callee;
     em_line(e, "{");
     e->indent++;
-    em_line(e, "double twinc_dummy = 0.0;");
+    /* an argument that is not active still needs somewhere to put its adjoint */
+    bool dummy = false;
+    for (int i = 0, ki = 0; i < g->params.n; i++) {
+        Var *p = g->params.v[i];
+        if (p->kind == V_OUT)
+            continue;
+        const Opnd *arg = &in->args[ki++];
+        dummy |= p->ty == TY_DOUBLE && !p->passive && !opnd_active(arg);
+    }
+    if (dummy)
+        em_line(e, "double twinc_dummy = 0.0;");
     bool ret_seed = in->dst && in->dst->active;
     if (ret_seed)
         em_line(e, "const double twinc_t = %s__b;", in->dst->name), em_line(e, "%s__b = 0.0;", in->dst->name);
