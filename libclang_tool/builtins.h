@@ -15,8 +15,13 @@
  *              has derivative 0.  Ties go to the second argument, so
  *              fmax(v, 0) at v == 0 also has derivative 0 in v.
  *
- * Where a partial is infinite or undefined at a point (sqrt at 0, pow at a
- * zero base, hypot at the origin) the rule picks the limit or 0 as commented.
+ *   BK_SINGULAR  as BK_SMOOTH, but a partial may be infinite at a point (sqrt
+ *              and cbrt at 0, pow at a zero base); a zero tangent or adjoint
+ *              then contributes 0, never inf * 0 = NaN, so sqrt(fmax(v, 0))
+ *              at v < 0 has tangent 0 as well.
+ *
+ * Where a partial is undefined at a point (hypot at the origin) the rule
+ * picks the limit or 0 as commented.
  *
  * ORDER BUILTIN: the enum in twinc_gen.h and the table in builtins.c expand
  * this list; never reorder one without the other (they expand the same list,
@@ -30,11 +35,11 @@
     X(LOG1P, "log1p", NULL, 1, BK_SMOOTH, "log1p(%0)", "1.0 / (1.0 + %0)", NULL)      \
     X(EXPM1, "expm1", NULL, 1, BK_SMOOTH, "expm1(%0)", "(%r + 1.0)", NULL)             \
     /* d sqrt(a) = da / (2 sqrt(a)); infinite at 0 (the true one-sided limit) */      \
-    X(SQRT, "sqrt", NULL, 1, BK_SMOOTH, "sqrt(%0)", "0.5 / %r", NULL)                 \
+    X(SQRT, "sqrt", NULL, 1, BK_SINGULAR, "sqrt(%0)", "0.5 / %r", NULL)                 \
     /* d cbrt(a) = da / (3 cbrt(a)^2) */                                              \
-    X(CBRT, "cbrt", NULL, 1, BK_SMOOTH, "cbrt(%0)", "1.0 / (3.0 * %r * %r)", NULL)    \
+    X(CBRT, "cbrt", NULL, 1, BK_SINGULAR, "cbrt(%0)", "1.0 / (3.0 * %r * %r)", NULL)    \
     /* d a^b = b a^(b-1) da + a^b log(a) db; the db term is 0 for a <= 0 */          \
-    X(POW, "pow", NULL, 2, BK_SMOOTH, "pow(%0, %1)", "%1 * pow(%0, %1 - 1.0)",        \
+    X(POW, "pow", NULL, 2, BK_SINGULAR, "pow(%0, %1)", "%1 * pow(%0, %1 - 1.0)",        \
       "(%0 > 0.0 ? %r * log(%0) : 0.0)")                                              \
     /* d |a| = sign(a) da, with sign(0) = +1 */                                       \
     X(FABS, "fabs", NULL, 1, BK_SMOOTH, "fabs(%0)", "(%0 >= 0.0 ? 1.0 : -1.0)", NULL) \

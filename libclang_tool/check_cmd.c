@@ -68,9 +68,11 @@ static void usage(FILE *out)
           "  -h, --help           print this help\n"
           "\n"
           "Finite differences are central, with step h = cbrt(DBL_EPSILON) * max(1, |x|),\n"
-          "Richardson-extrapolated from h and h/2.  The values computed by the tangent\n"
-          "and adjoint twins and by your own C function must also agree with the primal\n"
-          "twin's (to 1e-12).\n"
+          "Richardson-extrapolated from h and h/2.  Where an output is not smooth within\n"
+          "a step of the point (a branch or a kink), the left or right one-sided\n"
+          "difference that matches the adjoint is used instead (marked *): AD follows\n"
+          "one side of a branch.  The values computed by the tangent and adjoint twins\n"
+          "and by your own C function must also agree with the primal twin's (to 1e-12).\n"
           "\n"
           "Exit status: 0 if every kernel passes; 1 on a mismatch, a value that is not\n"
           "finite, or a twin error; 2 on a usage error or a library that cannot be\n"
@@ -242,9 +244,11 @@ static int parse_args(int argc, char **argv, Opts *o)
                 return st;
         } else if ((v = opt_value(argc, argv, &i, "--points", &m)) || m) {
             long long n;
-            if (!v || !parse_ll(v, &n) || n < 1 || n > (1 << 20))
+            if (!v)
+                return usage_error("%s needs a value", "--points");
+            if (!parse_ll(v, &n) || n < 1 || n > (1 << 20))
                 return usage_error("--points: '%s' is not a number of points (1 to 1048576)",
-                                   v ? v : "");
+                                   v);
             o->points = (int)n;
         } else if ((v = opt_value(argc, argv, &i, "--seed", &m)) || m) {
             if (!v || !parse_ull(v, &o->seed))
@@ -405,6 +409,12 @@ static int validate_at(Opts *o, const twinc_kernel *const *ks, int nk)
 
 /* ---- human-readable report ---- */
 
+/* ORDER TWINC_FD_*: what fd_kind says, for the report and the JSON. */
+static const char *const fd_kind_name[] = {"central", "central", "central h/2", "left",
+                                           "right"};
+static const char *const fd_kind_json[] = {"central", "kink-central", "kink-central-half",
+                                           "kink-left", "kink-right"};
+
 static int is_int_type(twinc_type t) { return t != TWINC_T_DOUBLE; }
 
 static void print_input(FILE *out, const twinc_param *p, const twinc_check_point *pt, int i)
@@ -442,19 +452,31 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
     }
     for (int jo = 0; jo < c->nout && c->nin > 0; jo++) {
         int j = c->outputs[jo];
-        fprintf(out, "    d %s / d%*s %-24s %-24s %-24s %s\n", k->params[j].name, 4, "",
-                "adjoint", "finite difference", "tangent", "rho");
+        char label[64];
+        snprintf(label, sizeof label, "d %s / d", k->params[j].name);
+        fprintf(out, "    %-14s %24s %24s  %24s  %s\n", label, "adjoint", "finite difference",
+                "tangent", "rho");
         for (int ii = 0; ii < c->nin; ii++) {
             int i = c->inputs[ii];
             size_t ix = twinc_check_idx(c, j, i);
             double r = pt->rho[ix] > pt->rho_tangent[ix] || isnan(pt->rho[ix])
                            ? pt->rho[ix]
                            : pt->rho_tangent[ix];
-            fprintf(out, "      %-12s %24.17g %24.17g %24.17g %.2g%s\n", k->params[i].name,
-                    pt->adjoint[ix], pt->fd[ix], pt->tangent[ix], r,
-                    r <= tol ? "" : "  <-- mismatch");
+            fprintf(out, "      %-12s %24.17g %24.17g%s %24.17g  %.2g%s\n", k->params[i].name,
+                    pt->adjoint[ix], pt->fd[ix], pt->fd_kind[ix] ? "*" : " ", pt->tangent[ix],
+                    r, r <= tol ? "" : "  <-- mismatch");
         }
     }
+    for (int jo = 0; jo < c->nout; jo++)
+        for (int ii = 0; ii < c->nin; ii++) {
+            int j = c->outputs[jo], i = c->inputs[ii];
+            unsigned kind = pt->fd_kind[twinc_check_idx(c, j, i)];
+            if (kind != TWINC_FD_SMOOTH && kind < sizeof fd_kind_name / sizeof *fd_kind_name)
+                fprintf(out,
+                        "    * %s is not smooth in %s within a step of this point (a branch or "
+                        "kink); finite difference from the %s\n",
+                        k->params[j].name, k->params[i].name, fd_kind_name[kind]);
+        }
     fprintf(out, "    dot-product test: %.17g vs %.17g, error %.2g\n", pt->dot_lhs,
             pt->dot_rhs, pt->dot_error);
     if (pt->pass) {
@@ -472,13 +494,19 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
             for (int ii = 0; ii < c->nin; ii++) {
                 int j = c->outputs[jo], i = c->inputs[ii];
                 size_t ix = twinc_check_idx(c, j, i);
-                if (!(pt->rho[ix] <= tol))
+                /* a NaN here is already reported as "not finite" */
+                if (pt->rho[ix] > tol)
                     fprintf(out,
                             "    FAIL: d %s / d %s: the adjoint gives %.17g, finite "
                             "differences %.17g (rho %.2g > %.2g)\n",
                             k->params[j].name, k->params[i].name, pt->adjoint[ix], pt->fd[ix],
                             pt->rho[ix], tol);
-                if (!(pt->rho_tangent[ix] <= tol))
+                if ((pt->rho[ix] > tol || pt->rho_tangent[ix] > tol) && pt->fd_kind[ix])
+                    fprintf(out,
+                            "          %s is not smooth in %s here: finite differences cannot "
+                            "check this point; give --at\n",
+                            k->params[j].name, k->params[i].name);
+                if (pt->rho_tangent[ix] > tol)
                     fprintf(out,
                             "    FAIL: d %s / d %s: the tangent gives %.17g, finite "
                             "differences %.17g (rho %.2g > %.2g)\n",
@@ -618,7 +646,24 @@ static void json_point(FILE *out, const twinc_check *c, int p)
     json_matrix(out, c, pt->fd);
     fputs(",\n  \"tangent\": ", out);
     json_matrix(out, c, pt->tangent);
-    fputs(",\n  \"rho\": ", out);
+    fputs(",\n  \"fd_kind\": {", out);
+    for (int jo = 0; jo < c->nout; jo++) {
+        int j = c->outputs[jo];
+        fputs(jo ? ", " : "", out);
+        json_string(out, k->params[j].name);
+        fputs(": {", out);
+        for (int ii = 0; ii < c->nin; ii++) {
+            int i = c->inputs[ii];
+            unsigned kind = pt->fd_kind[twinc_check_idx(c, j, i)];
+            fputs(ii ? ", " : "", out);
+            json_string(out, k->params[i].name);
+            fputs(": ", out);
+            json_string(out, kind < sizeof fd_kind_json / sizeof *fd_kind_json ? fd_kind_json[kind]
+                                                                                 : "?");
+        }
+        fputc('}', out);
+    }
+    fputs("},\n  \"rho\": ", out);
     json_matrix(out, c, pt->rho);
     fputs(",\n  \"rho_tangent\": ", out);
     json_matrix(out, c, pt->rho_tangent);

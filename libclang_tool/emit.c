@@ -284,3 +284,10 @@ const char *em_times(Emit *e, const char *p, const char *x)
         return arena_printf(e->u->arena, "-%s", x);
     return arena_printf(e->u->arena, "%s * %s", p, x);
 }
+
+const char *em_term(Emit *e, const Ins *in, const char *p, const char *x)
+{
+    if (in->op == OP_BUILTIN && builtin_table[in->builtin].kind == BK_SINGULAR)
+        return arena_printf(e->u->arena, "(%s == 0.0 ? 0.0 : %s)", x, em_times(e, p, x));
+    return em_times(e, p, x);
+}

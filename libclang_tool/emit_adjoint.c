@@ -149,7 +149,7 @@ static void reverse_ins(Emit *e, const Ins *in)
             int n = em_partials(e, in, ops, p), used = 0;
             for (int k = 0; k < n; k++)
                 if (p[k]) {
-                    em_line(e, "%s__b += %s;", ops[k]->v->name, em_times(e, p[k], "twinc_t"));
+                    em_line(e, "%s__b += %s;", ops[k]->v->name, em_term(e, in, p[k], "twinc_t"));
                     used++;
                 }
             if (!used)

@@ -174,6 +174,8 @@ static void thunk(Emit *e, int which)
                 f->name, tsuffix[which], which == 1 ? "dot" : "bar");
     em_line(e, "{");
     e->indent++;
+    em_line(e, "if (n == 0)");
+    em_line(e, "    return TWINC_OK;");
     Buf b = {0};
     buf_printf(&b, "return %s_%s(n", f->name, twin_suffix[which]);
     const char *comp = which == 1 ? "dot" : "bar";
@@ -215,6 +217,8 @@ static void reference(Emit *e)
     em_line(e, "(void)ws;");
     em_line(e, "if (!%s)", f->name);
     em_line(e, "    return TWINC_ENOREF;");
+    em_line(e, "if (n == 0)");
+    em_line(e, "    return TWINC_OK;");
     em_line(e, "for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {");
     e->indent++;
     Buf call = {0};

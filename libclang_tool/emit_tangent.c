@@ -93,7 +93,7 @@ static void ins(Emit *e, const Ins *in)
     for (int k = 0; k < n; k++) {
         if (!p[k])
             continue;
-        const char *term = em_times(e, p[k], dvar(e, ops[k]));
+        const char *term = em_term(e, in, p[k], dvar(e, ops[k]));
         sum = sum ? arena_printf(a, "%s + %s", sum, term) : term;
     }
     em_line(e, "%s__d = %s;", in->dst->name, sum ? sum : "0.0");

@@ -155,7 +155,7 @@ const char *op_name(Op op);
 const char *op_c(Op op);
 static inline bool op_is_compare(Op op) { return op >= OP_LT && op <= OP_NE; }
 
-typedef enum BuiltinKind { BK_SMOOTH, BK_SELECT } BuiltinKind;
+typedef enum BuiltinKind { BK_SMOOTH, BK_SINGULAR, BK_SELECT } BuiltinKind;
 typedef enum BuiltinId {
 #define X(id, name, alias, arity, kind, value, pa, pb) B_##id,
     TWINC_BUILTINS(X)
@@ -331,6 +331,8 @@ const char *em_lane_signature(Emit *e, Func *f, int which); /* 0 primal, 1 tange
 void em_void_params(Emit *e);
 int em_partials(Emit *e, const Ins *in, const Opnd **ops, const char **p);
 const char *em_times(Emit *e, const char *p, const char *x);
+/* p * x, or 0 when x == 0 for rules whose partial may be infinite */
+const char *em_term(Emit *e, const Ins *in, const char *p, const char *x);
 void emit_lane_primal(Emit *e);
 void emit_lane_tangent(Emit *e);
 void emit_lane_adjoint(Emit *e);

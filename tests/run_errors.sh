@@ -4,7 +4,7 @@
 # exit 1, print FILE:LINE:COL: error: MESSAGE with the source line and a caret,
 # and leave nothing behind in the output folder (no twin, no header, no temporary).
 set -u
-twinc=$1
+twinc=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 dir=$2
 pass=0
 fail=0
