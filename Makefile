@@ -16,6 +16,7 @@ endif
 CLANG      ?= clang-14
 PYTHON     ?= /usr/bin/python3
 B          := build
+SHELL      := /bin/bash
 CSTD       := -std=c11 -D_GNU_SOURCE
 WARN       := -Wall -Wextra -Werror
 OPT        ?= -O2 -g
@@ -43,6 +44,8 @@ SAMPLES  := bs sabr
 
 .PHONY: all deps test demo bench clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
 .DELETE_ON_ERROR:
+# keep intermediate twins and warning stamps (no rebuild on every make)
+.SECONDARY:
 
 all: deps $(B)/twinc $(B)/libtwinc.a $(B)/libtwinc.so
 
@@ -130,15 +133,30 @@ $(B)/tests/libnoreg.so: tests/fixtures/noreg.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TWIN) -shared $< -o $@
 
-unit-tests: $(B)/tests/check_main $(CORPUS_SO) $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so
+$(B)/tests/libbadabi.so: tests/fixtures/handtwin.c runtime/twinc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TWIN) -shared -DHANDTWIN_ABI=99 $< -o $@ -lm
+
+$(B)/tests/libduptwin.so: tests/fixtures/handtwin.c tests/fixtures/duptwin.c runtime/twinc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TWIN) -shared tests/fixtures/handtwin.c tests/fixtures/duptwin.c -o $@ -lm
+
+$(B)/tests/libtworegs.so: tests/fixtures/handtwin.c tests/fixtures/duptwin.c runtime/twinc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TWIN) -shared '-DDUPTWIN_KERNEL="dup_triple"' tests/fixtures/handtwin.c tests/fixtures/duptwin.c -o $@ -lm
+
+FIXTURES := $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so $(B)/tests/libbadabi.so $(B)/tests/libduptwin.so \
+            $(B)/tests/libtworegs.so
+
+unit-tests: $(B)/tests/check_main $(CORPUS_SO) $(FIXTURES)
 	TWINC_CORPUS_LIBS="$(CORPUS_SO)" TWINC_HANDTWIN=$(B)/tests/libhandtwin.so \
 	  TWINC_NOREG=$(B)/tests/libnoreg.so $(B)/tests/check_main
 
 error-tests: $(B)/twinc
 	bash tests/run_errors.sh $(B)/twinc tests/errors
 
-cli-tests: $(B)/twinc $(B)/tests/libhandtwin.so $(B)/samples/libsamples.so
-	bash tests/test_check_cli.sh $(B)/twinc $(B)/tests/libhandtwin.so
+cli-tests: $(B)/twinc $(FIXTURES) $(B)/samples/libsamples.so
+	bash tests/test_check_cli.sh $(B)/twinc $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so
 	bash tests/test_cli.sh $(B)/twinc $(B)/samples/libsamples.so
 
 # The generator under AddressSanitizer and UBSan, over the corpus and the
@@ -150,12 +168,13 @@ $(B)/asan/twinc: $(GEN_SRCS:%=libclang_tool/%.c) libclang_tool/main.c libclang_t
 	  $(GEN_SRCS:%=libclang_tool/%.c) libclang_tool/main.c libclang_tool/check_cmd.c $(RT_SRCS:%=runtime/%.c) \
 	  $(LDFLAGS_GEN) -ldl -lm -o $@
 
-sanitize: $(B)/asan/twinc $(B)/tests/check_main
+sanitize: $(B)/asan/twinc $(B)/tests/check_main $(CORPUS_SO) $(B)/samples/libsamples.so
 	@mkdir -p $(B)/asan/out
 	@for f in tests/corpus/*.c samples/bs.c samples/sabr.c; do \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    $(B)/asan/twinc gen $$f -o $(B)/asan/out/$$(basename $$f .c).twin.c >/dev/null || exit 1; \
-	  cmp -s $(B)/asan/out/$$(basename $$f .c).twin.c $$(ls $(B)/corpus/$$(basename $$f .c).twin.c $(B)/samples/$$(basename $$f .c).twin.c 2>/dev/null | head -1) \
+	  ref=$$(ls $(B)/corpus/$$(basename $$f .c).twin.c $(B)/samples/$$(basename $$f .c).twin.c 2>/dev/null | head -1); \
+	  diff -q <(grep -v '^#line .*twin\.c"$$' $(B)/asan/out/$$(basename $$f .c).twin.c) <(grep -v '^#line .*twin\.c"$$' $$ref) >/dev/null \
 	    || { echo "sanitize: ASan build generated different code for $$f"; exit 1; }; \
 	done
 	@ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
