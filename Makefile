@@ -70,7 +70,7 @@ $(B)/gen/%.o: libclang_tool/%.c $(GEN_HDRS) | deps
 $(B)/libtwincgen.a: $(GEN_OBJS)
 	ar rcs $@ $^
 
-$(B)/rt/%.o: runtime/%.c runtime/twinc.h runtime/twinc_check.h | deps
+$(B)/rt/%.o: runtime/%.c runtime/twinc.h runtime/twinc_check.h runtime/rt_internal.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_RT) -c $< -o $@
 

@@ -44,22 +44,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_internal.h"
 #include "twinc_check.h"
 
 /* ---- small helpers ---- */
 
-static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    if (!errbuf || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* splitmix64 (Steele, Lea, Flood 2014): tiny, full period, good enough for
  * test directions and points. */
@@ -225,16 +214,16 @@ typedef struct CheckMem {
 static int validate(const twinc_kernel *k, char *errbuf, size_t errlen)
 {
     if (!k) {
-        set_error(errbuf, errlen, "no kernel given");
+        twinc__set_error(errbuf, errlen, "no kernel given");
         return TWINC_EINVAL;
     }
     const char *name = k->name ? k->name : "(unnamed)";
     if (k->nparams < 0 || (k->nparams > 0 && !k->params)) {
-        set_error(errbuf, errlen, "kernel %s: malformed parameter table", name);
+        twinc__set_error(errbuf, errlen, "kernel %s: malformed parameter table", name);
         return TWINC_EINVAL;
     }
     if (!k->primal || !k->tangent || !k->adjoint) {
-        set_error(errbuf, errlen, "kernel %s: the registry has no %s twin", name,
+        twinc__set_error(errbuf, errlen, "kernel %s: the registry has no %s twin", name,
                   !k->primal ? "primal" : !k->tangent ? "tangent" : "adjoint");
         return TWINC_ENOENT;
     }
@@ -242,28 +231,28 @@ static int validate(const twinc_kernel *k, char *errbuf, size_t errlen)
         const twinc_param *p = &k->params[i];
         const char *pn = p->name ? p->name : "(unnamed)";
         if (!p->name) {
-            set_error(errbuf, errlen, "kernel %s: parameter %d has no name", name, i);
+            twinc__set_error(errbuf, errlen, "kernel %s: parameter %d has no name", name, i);
             return TWINC_EINVAL;
         }
         if (p->length) {
-            set_error(errbuf, errlen,
+            twinc__set_error(errbuf, errlen,
                       "kernel %s: parameter '%s' is an array (length %s); the gradient "
                       "checker handles scalar parameters only",
                       name, pn, p->length);
             return TWINC_EINVAL;
         }
         if (type_size(p->type) == 0) {
-            set_error(errbuf, errlen, "kernel %s: parameter '%s' has unknown type %d", name, pn,
+            twinc__set_error(errbuf, errlen, "kernel %s: parameter '%s' has unknown type %d", name, pn,
                       (int)p->type);
             return TWINC_EINVAL;
         }
         if (p->role != TWINC_ROLE_IN && !p_output(p)) {
-            set_error(errbuf, errlen, "kernel %s: parameter '%s' has unknown role %d", name, pn,
+            twinc__set_error(errbuf, errlen, "kernel %s: parameter '%s' has unknown role %d", name, pn,
                       (int)p->role);
             return TWINC_EINVAL;
         }
         if (p_output(p) && (p->type != TWINC_T_DOUBLE || (p->flags & TWINC_PARAM_UNIFORM))) {
-            set_error(errbuf, errlen,
+            twinc__set_error(errbuf, errlen,
                       "kernel %s: output '%s' is not a per-lane double; the gradient checker "
                       "cannot handle it",
                       name, pn);
@@ -288,11 +277,11 @@ static void free_points(twinc_check *c)
 
 twinc_check *twinc_check_create(const twinc_kernel *k, int npoints, char *errbuf, size_t errlen)
 {
-    set_error(errbuf, errlen, "%s", "");
+    twinc__set_error(errbuf, errlen, "%s", "");
     if (validate(k, errbuf, errlen) != TWINC_OK)
         return NULL;
     if (npoints < 1 || npoints > (1 << 20)) {
-        set_error(errbuf, errlen, "kernel %s: %d points (give 1 to 1048576)",
+        twinc__set_error(errbuf, errlen, "kernel %s: %d points (give 1 to 1048576)",
                   k->name ? k->name : "(unnamed)", npoints);
         return NULL;
     }
@@ -353,7 +342,7 @@ twinc_check *twinc_check_create(const twinc_kernel *k, int npoints, char *errbuf
     return c;
 
 oom:
-    set_error(errbuf, errlen, "kernel %s: %s", k->name ? k->name : "(unnamed)",
+    twinc__set_error(errbuf, errlen, "kernel %s: %s", k->name ? k->name : "(unnamed)",
               twinc_strerror(TWINC_ENOMEM));
     twinc_check_destroy(m ? &m->pub : NULL);
     return NULL;

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rt_internal.h"
 #include "twinc.h"
 
 struct twinc_lib {
@@ -41,10 +42,7 @@ struct twinc_lib {
     const twinc_kernel **kernels; /* in registry order, then kernel order */
 };
 
-static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
+void twinc__set_error(char *errbuf, size_t errlen, const char *fmt, ...)
 {
     if (!errbuf || errlen == 0)
         return;
@@ -86,9 +84,9 @@ twinc_lib *twinc_lib_open(const char *path, char *errbuf, size_t errlen)
     twinc_lib *lib = NULL;
     void *handle = NULL;
 
-    set_error(errbuf, errlen, "%s", "");
+    twinc__set_error(errbuf, errlen, "%s", "");
     if (!path || !*path) {
-        set_error(errbuf, errlen, "no library path given");
+        twinc__set_error(errbuf, errlen, "no library path given");
         return NULL;
     }
 
@@ -96,14 +94,14 @@ twinc_lib *twinc_lib_open(const char *path, char *errbuf, size_t errlen)
     handle = open_handle(path);
     if (!handle) {
         const char *why = dlerror();
-        set_error(errbuf, errlen, "%s", why ? why : "cannot load library (out of memory?)");
+        twinc__set_error(errbuf, errlen, "%s", why ? why : "cannot load library (out of memory?)");
         return NULL;
     }
 
     dlerror();
     void *sym = dlsym(handle, "twinc_registries");
     if (!sym) {
-        set_error(errbuf, errlen,
+        twinc__set_error(errbuf, errlen,
                   "%s: no twinc registry (was it built from twinc-generated *.twin.c files?)",
                   path);
         goto fail;
@@ -115,7 +113,7 @@ twinc_lib *twinc_lib_open(const char *path, char *errbuf, size_t errlen)
     size_t nregs = 0;
     const twinc_registry *const *regs = get_registries(&nregs);
     if (!regs || nregs == 0) {
-        set_error(errbuf, errlen,
+        twinc__set_error(errbuf, errlen,
                   "%s: no twinc registry (was it built from twinc-generated *.twin.c files?)",
                   path);
         goto fail;
@@ -128,7 +126,7 @@ twinc_lib *twinc_lib_open(const char *path, char *errbuf, size_t errlen)
         if (!reg)
             continue; /* section padding, if a linker ever adds any */
         if (reg->abi_version != TWINC_ABI_VERSION) {
-            set_error(errbuf, errlen,
+            twinc__set_error(errbuf, errlen,
                       "%s: the registry of %s has twin ABI version %d, this runtime expects "
                       "version %d (%s); regenerate the twins with a matching twinc",
                       path, nonnull(reg->source), reg->abi_version, TWINC_ABI_VERSION,
@@ -136,13 +134,13 @@ twinc_lib *twinc_lib_open(const char *path, char *errbuf, size_t errlen)
             goto fail;
         }
         if (reg->nkernels < 0 || (reg->nkernels > 0 && !reg->kernels)) {
-            set_error(errbuf, errlen, "%s: the registry of %s is malformed (%d kernels)", path,
+            twinc__set_error(errbuf, errlen, "%s: the registry of %s is malformed (%d kernels)", path,
                       nonnull(reg->source), reg->nkernels);
             goto fail;
         }
         for (int i = 0; i < reg->nkernels; i++) {
             if (!kernel_sane(&reg->kernels[i])) {
-                set_error(errbuf, errlen,
+                twinc__set_error(errbuf, errlen,
                           "%s: the registry of %s is malformed (kernel %d has no name or "
                           "no parameter table)",
                           path, nonnull(reg->source), i);
@@ -152,13 +150,13 @@ twinc_lib *twinc_lib_open(const char *path, char *errbuf, size_t errlen)
         total += (size_t)reg->nkernels;
     }
     if (total > (size_t)0x7fffffff) {
-        set_error(errbuf, errlen, "%s: too many kernels", path);
+        twinc__set_error(errbuf, errlen, "%s: too many kernels", path);
         goto fail;
     }
 
     lib = calloc(1, sizeof *lib);
     if (!lib || (total && !(lib->kernels = malloc(total * sizeof *lib->kernels)))) {
-        set_error(errbuf, errlen, "%s: %s", path, twinc_strerror(TWINC_ENOMEM));
+        twinc__set_error(errbuf, errlen, "%s: %s", path, twinc_strerror(TWINC_ENOMEM));
         goto fail;
     }
     lib->handle = handle;
@@ -173,7 +171,7 @@ twinc_lib *twinc_lib_open(const char *path, char *errbuf, size_t errlen)
             const twinc_kernel *k = &reg->kernels[i];
             const twinc_kernel *first = twinc_lib_find(lib, k->name);
             if (first) {
-                set_error(errbuf, errlen,
+                twinc__set_error(errbuf, errlen,
                           "%s: kernel '%s' is defined twice (%s:%d and %s:%d); kernel names "
                           "must be unique within a library",
                           path, k->name, nonnull(first->file), first->line, nonnull(k->file),
