@@ -190,7 +190,14 @@ sanitize: $(B)/asan/twinc $(B)/tests/check_main $(CORPUS_SO) $(B)/samples/libsam
 	  $(B)/asan/check_corpus
 	@echo "sanitize: generator and corpus twins clean under ASan/UBSan"
 
-test: all unit-tests error-tests cli-tests sanitize
+# Components with their own rules (plugins, Python binding) add their test
+# targets to EXTRA_TESTS and their build targets to EXTRA_ALL.
+EXTRA_TESTS :=
+EXTRA_ALL   :=
+-include plugin/plugin.mk
+-include python_bindings/python.mk
+
+test: all $(EXTRA_ALL) unit-tests error-tests cli-tests sanitize $(EXTRA_TESTS)
 	@echo "make test: all passed"
 
 # ---- demo ----
