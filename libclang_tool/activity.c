@@ -14,6 +14,9 @@
  * comparisons carry no derivative; a branch on an active value changes which
  * instructions run, not what they differentiate.
  *
+ * Arrays are one fact each: storing an active value into any element makes the
+ * array active, and loading from an active array gives an active value.
+ *
  * A call passes derivatives through the callee's active parameters only; an
  * argument that carries a derivative into a parameter the callee declared
  * passive would silently lose it, so that is an error.
@@ -34,6 +37,8 @@ static bool diff_input(const Ins *in, const Opnd *o, int k)
     case OP_COPY: case OP_CONV: case OP_NEG: case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
         return in->dst->ty == TY_DOUBLE;
     case OP_BUILTIN:
+    case OP_LOAD:  /* the array, not the index (an integer) */
+    case OP_STORE: /* the value stored */
         return true;
     case OP_CALL: {
         int seen = 0;
@@ -144,7 +149,7 @@ void activity_unit(Unit *u)
         for (int k = 0; k < f->vars.n; k++) {
             Var *v = f->vars.v[k];
             v->varied = v->kind == V_PARAM && v->ty == TY_DOUBLE && !v->passive;
-            v->useful = (v->kind == V_OUT || v->kind == V_RET) && v->ty == TY_DOUBLE;
+            v->useful = (v->kind == V_OUT || v->kind == V_RET || (v->is_array && v->inout)) && v->ty == TY_DOUBLE;
         }
         Ctx c = {true, u};
         while (c.changed) {

@@ -110,6 +110,9 @@ const char *em_value_expr(Emit *e, const Ins *in)
         return arena_printf(a, "%s%s", op_c(in->op), em_opnd(e, &in->a));
     case OP_BUILTIN:
         return em_subst(e, builtin_table[in->builtin].value, in);
+    case OP_LOAD:
+        return em_elem(e, in->a.v, em_opnd(e, &in->b), 0);
+    case OP_STORE:
     case OP_CALL:
     case OP_COUNT:
         break;
@@ -121,11 +124,68 @@ const char *em_value_expr(Emit *e, const Ins *in)
 
 /* Declare every non-parameter variable (outputs become locals), zeroed, and
  * the derivative companions of active ones (suffix_d / suffix_b, or NULL). */
+/* An array's length as C: ctx 0 in a lane function (parameters by name),
+ * 1 in a batched twin (NAME[twinc_i * NAME_ls]), 2 in a registry length
+ * function (from the twinc_arg array `val` and `lane`). */
+const char *em_len(Emit *e, const Var *v, int ctx)
+{
+    Buf b = {0};
+    buf_puts(&b, "(");
+    for (int i = 0; i < v->len.n; i++) {
+        const char *t = v->len.v[i];
+        const Var *p = NULL;
+        for (int k = 0; k < e->f->params.n && !p; k++)
+            if (!strcmp(((Var *)e->f->params.v[k])->user_name, t))
+                p = e->f->params.v[k];
+        if (i)
+            buf_puts(&b, " ");
+        if (!p || ctx == 0)
+            buf_puts(&b, p ? p->name : t);
+        else if (ctx == 1)
+            buf_printf(&b, "%s[twinc_i * %s_ls]", p->name, p->name);
+        else
+            buf_printf(&b, "((const %s *)val[%d].p)[lane * val[%d].ls]", ty_c(p->ty), p->param_index,
+                       p->param_index);
+    }
+    buf_puts(&b, ")");
+    const char *r = arena_strdup(e->u->arena, b.s);
+    buf_free(&b);
+    return r;
+}
+
+/* Element `idx` of array v: which 0 value, 1 tangent, 2 adjoint. */
+const char *em_elem(Emit *e, const Var *v, const char *idx, int which)
+{
+    static const char *const local_sfx[] = {"", "__d", "__b"};
+    static const char *const ptr_sfx[] = {"", "__d", "__bp"};
+    static const char *const es_sfx[] = {"__es", "__des", "__bes"};
+    if (v->kind != V_PARAM)
+        return arena_printf(e->u->arena, "%s%s[%s]", v->name, local_sfx[which], idx);
+    return arena_printf(e->u->arena, "%s%s[(%s) * %s%s]", v->name, ptr_sfx[which], idx, v->name, es_sfx[which]);
+}
+
+static void decl_array(Emit *e, const Var *v, const char *sfx)
+{
+    em_line(e, "double %s%s[%s > 0 ? %s : 1];", v->name, sfx, em_len(e, v, 0), em_len(e, v, 0));
+    em_line(e, "for (ptrdiff_t twinc_k = 0; twinc_k < %s; twinc_k++)", em_len(e, v, 0));
+    em_line(e, "    %s%s[twinc_k] = 0.0;", v->name, sfx);
+}
+
 void em_decl_locals(Emit *e, const char *suffix_d, const char *suffix_b)
 {
     Func *f = e->f;
     for (int i = 0; i < f->vars.n; i++) {
         Var *v = f->vars.v[i];
+        if (v->is_array) {
+            if (v->kind == V_PARAM)
+                continue; /* the caller's memory, through pointers */
+            decl_array(e, v, "");
+            if (v->active && suffix_d)
+                decl_array(e, v, suffix_d);
+            if (v->active && suffix_b)
+                decl_array(e, v, suffix_b);
+            continue;
+        }
         if (v->kind != V_PARAM)
             em_line(e, "%s %s = 0;", ty_c(v->ty), v->name);
         if (!v->active)
@@ -154,8 +214,17 @@ static void lane_params(Emit *e, Func *f, int which, Buf *b)
                 buf_printf(b, ", double %s__bs", p->name);
             continue;
         }
-        buf_printf(b, "%s %s", ty_c(p->ty), p->name);
         bool act = p->ty == TY_DOUBLE && !p->passive;
+        if (p->is_array) {
+            const char *c = p->inout ? "" : "const ";
+            buf_printf(b, "%sdouble *%s, ptrdiff_t %s__es", c, p->name, p->name);
+            if (act && which == 1)
+                buf_printf(b, ", %sdouble *%s__d, ptrdiff_t %s__des", c, p->name, p->name);
+            if (act && which == 2)
+                buf_printf(b, ", double *%s__bp, ptrdiff_t %s__bes", p->name, p->name);
+            continue;
+        }
+        buf_printf(b, "%s %s", ty_c(p->ty), p->name);
         if (act && which == 1)
             buf_printf(b, ", double %s__d", p->name);
         if (act && which == 2)
@@ -167,6 +236,8 @@ static void lane_params(Emit *e, Func *f, int which, Buf *b)
         if (which == 2)
             buf_printf(b, "%sdouble ret__bs", k++ ? ", " : "");
     }
+    if (which == 2 && f->uses_tape)
+        buf_printf(b, "%stwinc_tape *tp", k++ ? ", " : "");
     if (!k)
         buf_puts(b, "void");
     (void)e;
@@ -199,6 +270,8 @@ void em_void_params(Emit *e)
     for (int i = 0; i < e->f->params.n; i++) {
         Var *p = e->f->params.v[i];
         em_line(e, "(void)%s%s;", p->name, p->kind == V_OUT ? "__p" : "");
+        if (p->is_array)
+            em_line(e, "(void)%s__es;", p->name);
     }
 }
 
@@ -213,6 +286,15 @@ void emit_unit(Unit *u, const char *c_path, const char *h_path, Buf *c, Buf *h)
     em_line(&e, "#include \"twinc.h\"");
     em_line(&e, "#include \"%s\"", hbase);
     em_blank(&e);
+    bool arrays = false;
+    for (int i = 0; i < u->funcs.n; i++)
+        for (int k = 0; k < ((Func *)u->funcs.v[i])->params.n; k++)
+        {
+            Var *p = ((Func *)u->funcs.v[i])->params.v[k];
+            arrays |= p->is_array && !p->inout && !p->passive;
+        }
+    if (arrays)
+        em_line(&e, "static const double twinc_zero = 0.0; /* what a NULL direction reads */");
     em_line(&e, "/* ---- per-lane bodies ---- */");
     emit_lane_prototypes(&e);
     for (int i = 0; i < u->funcs.n; i++) {

@@ -16,11 +16,53 @@
 void em_primal_ins(Emit *e, const Ins *in);
 void em_store_outputs(Emit *e, const char *suffix_var, const char *suffix_ptr);
 
+static bool tape(Emit *e) { return e->f->uses_tape; }
+
+/* Save the old value of v before it is overwritten: a slot, or the tape. */
+static void save(Emit *e, const Var *v, int slot)
+{
+    if (!tape(e))
+        em_line(e, "twinc_s%d = %s;", slot, v->name);
+    else if (ty_is_int(v->ty))
+        em_line(e, "twinc_pushi(tp, (long long)%s);", v->name);
+    else
+        em_line(e, "twinc_push(tp, %s);", v->name);
+}
+
+static void load_saved(Emit *e, const Var *v, int slot)
+{
+    if (!tape(e))
+        em_line(e, "%s = twinc_s%d;", v->name, slot);
+    else if (ty_is_int(v->ty))
+        em_line(e, "%s = (%s)twinc_popi(tp);", v->name, ty_c(v->ty));
+    else
+        em_line(e, "%s = twinc_pop(tp);", v->name);
+}
+
 static void forward(Emit *e, const Block *b)
 {
     for (int i = 0; i < b->n; i++) {
         const Stmt *s = b->v[i];
         em_srcline(e, s->loc);
+        if (s->kind == ST_LOOP) {
+            /* count the iterations; the count goes on the tape after the loop */
+            em_line(e, "{");
+            e->indent++;
+            em_line(e, "long long twinc_n%d = 0;", s->id);
+            em_line(e, "for (;;) {");
+            e->indent++;
+            forward(e, &s->head);
+            em_line(e, "if (!%s)", em_opnd(e, &s->cond));
+            em_line(e, "    break;");
+            forward(e, &s->body);
+            em_line(e, "twinc_n%d++;", s->id);
+            e->indent--;
+            em_line(e, "}");
+            em_line(e, "twinc_pushi(tp, twinc_n%d);", s->id);
+            e->indent--;
+            em_line(e, "}");
+            continue;
+        }
         if (s->kind == ST_IF) {
             em_line(e, "twinc_br%d = (%s) != 0;", s->id, em_opnd(e, &s->cond));
             em_line(e, "if (twinc_br%d) {", s->id);
@@ -34,27 +76,34 @@ static void forward(Emit *e, const Block *b)
                 e->indent--;
             }
             em_line(e, "}");
+            /* pushed after the branch, so that it is popped before it */
+            if (tape(e))
+                em_line(e, "twinc_pushb(tp, twinc_br%d);", s->id);
             continue;
         }
         const Ins *in = &s->ins;
         int slot = in->slot;
         if (in->save_dst)
-            em_line(e, "twinc_s%d = %s;", slot++, in->dst->name);
+            save(e, in->dst, slot++);
         for (int k = 0; k < in->nouts; k++)
             if (in->save_outs[k])
-                em_line(e, "twinc_s%d = %s;", slot++, in->outs[k]->name);
+                save(e, in->outs[k], slot++);
         em_primal_ins(e, in);
     }
 }
 
+/* Undo the saves of an instruction, in reverse order of saving. */
 static void restore(Emit *e, const Ins *in)
 {
-    int slot = in->slot;
-    if (in->save_dst)
-        em_line(e, "%s = twinc_s%d;", in->dst->name, slot++);
+    int nsaved = (in->save_dst ? 1 : 0);
     for (int k = 0; k < in->nouts; k++)
+        nsaved += in->save_outs[k];
+    int slot = in->slot + nsaved;
+    for (int k = in->nouts - 1; k >= 0; k--)
         if (in->save_outs[k])
-            em_line(e, "%s = twinc_s%d;", in->outs[k]->name, slot++);
+            load_saved(e, in->outs[k], --slot);
+    if (in->save_dst)
+        load_saved(e, in->dst, --slot);
 }
 
 static void reverse_call(Emit *e, const Ins *in)
@@ -105,6 +154,8 @@ static void reverse_call(Emit *e, const Ins *in)
     }
     if (g->ret != TY_VOID)
         buf_printf(&b, "%s%s", ki + ko ? ", " : "", ret_seed ? "twinc_t" : "0.0");
+    if (g->uses_tape)
+        buf_printf(&b, "%stp", ki + ko || g->ret != TY_VOID ? ", " : "");
     buf_puts(&b, ");");
     em_line(e, "%s", b.s);
     buf_free(&b);
@@ -122,6 +173,24 @@ static void reverse_ins(Emit *e, const Ins *in)
             reverse_call(e, in);
         else
             restore(e, in);
+        return;
+    }
+    if (in->op == OP_STORE) {
+        /* a[i] = v:  v__b += a__b[i]; a__b[i] = 0 */
+        if (in->dst->active) {
+            const char *el = em_elem(e, in->dst, em_opnd(e, &in->a), 2);
+            if (opnd_active(&in->b))
+                em_line(e, "%s__b += %s;", in->b.v->name, el);
+            em_line(e, "%s = 0.0;", el);
+        }
+        return;
+    }
+    if (in->op == OP_LOAD && in->dst->active) {
+        /* t = a[i]:  a__b[i] += t__b; t__b = 0 */
+        if (in->a.v->active)
+            em_line(e, "%s += %s__b;", em_elem(e, in->a.v, em_opnd(e, &in->b), 2), in->dst->name);
+        em_line(e, "%s__b = 0.0;", in->dst->name);
+        restore(e, in);
         return;
     }
     if (in->dst->active) {
@@ -171,7 +240,26 @@ static void reverse(Emit *e, const Block *b)
             reverse_ins(e, &s->ins);
             continue;
         }
-        em_line(e, "if (twinc_br%d) {", s->id);
+        if (s->kind == ST_LOOP) {
+            /* the head ran n + 1 times, the body n times, interleaved */
+            em_line(e, "{");
+            e->indent++;
+            em_line(e, "long long twinc_n%d = twinc_popi(tp);", s->id);
+            reverse(e, &s->head);
+            em_line(e, "for (; twinc_n%d > 0; twinc_n%d--) {", s->id, s->id);
+            e->indent++;
+            reverse(e, &s->body);
+            reverse(e, &s->head);
+            e->indent--;
+            em_line(e, "}");
+            e->indent--;
+            em_line(e, "}");
+            continue;
+        }
+        if (tape(e))
+            em_line(e, "if (twinc_popb(tp)) {");
+        else
+            em_line(e, "if (twinc_br%d) {", s->id);
         e->indent++;
         reverse(e, &s->then);
         e->indent--;
@@ -190,6 +278,11 @@ static void decl_slots(Emit *e, const Block *b)
 {
     for (int i = 0; i < b->n; i++) {
         const Stmt *s = b->v[i];
+        if (s->kind == ST_LOOP) {
+            decl_slots(e, &s->head);
+            decl_slots(e, &s->body);
+            continue;
+        }
         if (s->kind == ST_IF) {
             em_line(e, "int twinc_br%d = 0;", s->id);
             decl_slots(e, &s->then);
@@ -198,6 +291,8 @@ static void decl_slots(Emit *e, const Block *b)
         }
         const Ins *in = &s->ins;
         int slot = in->slot;
+        if (tape(e))
+            continue;
         if (in->save_dst)
             em_line(e, "%s twinc_s%d = 0;", ty_c(in->dst->ty), slot++);
         for (int k = 0; k < in->nouts; k++)
@@ -239,6 +334,11 @@ void emit_lane_adjoint(Emit *e)
         Var *p = f->params.v[i];
         if (p->kind != V_PARAM || p->ty != TY_DOUBLE || p->passive)
             continue;
+        if (p->is_array) { /* accumulated in place through the pointer */
+            if (!p->active)
+                em_line(e, "(void)%s__bp;", p->name), em_line(e, "(void)%s__bes;", p->name);
+            continue;
+        }
         if (p->active)
             em_line(e, "*%s__bp += %s__b;", p->name, p->name);
         else

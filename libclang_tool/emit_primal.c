@@ -31,6 +31,10 @@ static const char *call_expr(Emit *e, const Ins *in, const char *suffix)
 
 void em_primal_ins(Emit *e, const Ins *in)
 {
+    if (in->op == OP_STORE) {
+        em_line(e, "%s = %s;", em_elem(e, in->dst, em_opnd(e, &in->a), 0), em_opnd(e, &in->b));
+        return;
+    }
     if (in->op == OP_CALL) {
         if (in->dst)
             em_line(e, "%s = %s;", in->dst->name, call_expr(e, in, "__lane"));
@@ -48,6 +52,17 @@ static void block(Emit *e, const Block *b)
         em_srcline(e, s->loc);
         if (s->kind == ST_INS) {
             em_primal_ins(e, &s->ins);
+            continue;
+        }
+        if (s->kind == ST_LOOP) {
+            em_line(e, "for (;;) {");
+            e->indent++;
+            block(e, &s->head);
+            em_line(e, "if (!%s)", em_opnd(e, &s->cond));
+            em_line(e, "    break;");
+            block(e, &s->body);
+            e->indent--;
+            em_line(e, "}");
             continue;
         }
         em_line(e, "if (%s) {", em_opnd(e, &s->cond));

@@ -40,6 +40,15 @@ static void typed_params(Func *f, int which, Buf *b)
                 buf_printf(b, ", const double *%s_b, ptrdiff_t %s_b_ls", p->name, p->name);
             continue;
         }
+        if (p->is_array) {
+            const char *c = p->inout ? "" : "const ";
+            buf_printf(b, ", %sdouble *%s, ptrdiff_t %s_ls, ptrdiff_t %s_es", c, p->name, p->name, p->name);
+            if (is_active_in(p) && which == 1)
+                buf_printf(b, ", %sdouble *%s_d, ptrdiff_t %s_d_ls, ptrdiff_t %s_d_es", c, p->name, p->name, p->name);
+            if (is_active_in(p) && which == 2)
+                buf_printf(b, ", double *%s_b, ptrdiff_t %s_b_ls, ptrdiff_t %s_b_es", p->name, p->name, p->name);
+            continue;
+        }
         buf_printf(b, ", const %s *%s, ptrdiff_t %s_ls", ty_c(p->ty), p->name, p->name);
         if (is_active_in(p) && which == 1)
             buf_printf(b, ", const double *%s_d, ptrdiff_t %s_d_ls", p->name, p->name);
@@ -78,7 +87,9 @@ static void batched(Emit *e, int which)
     buf_free(&sig);
     em_line(e, "{");
     e->indent++;
-    em_line(e, "(void)twinc_ws;");
+    bool tape = which == 2 && f->uses_tape;
+    if (!tape)
+        em_line(e, "(void)twinc_ws;");
     em_line(e, "if (twinc_n == 0)");
     em_line(e, "    return TWINC_OK;");
     for (int i = 0; i < f->params.n; i++) {
@@ -91,6 +102,10 @@ static void batched(Emit *e, int which)
             em_line(e, "if (twinc_n > 1 && %s_ls != 0)", p->name);
             em_line(e, "    return TWINC_EUNIFORM;");
         }
+    }
+    if (tape) {
+        em_line(e, "twinc_tape twinc_tp;");
+        em_line(e, "twinc_tape_init(&twinc_tp, twinc_ws);");
     }
     em_line(e, "for (ptrdiff_t twinc_i = 0; twinc_i < (ptrdiff_t)twinc_n; twinc_i++) {");
     e->indent++;
@@ -112,6 +127,29 @@ static void batched(Emit *e, int which)
                 buf_printf(&call, ", %s_b ? %s : 0.0", p->name, AT(arena_printf(a, "%s_b", p->name)));
             continue;
         }
+        if (p->is_array) {
+            /* arrays: this lane's base and the element stride; a NULL companion
+               reads zeros (element stride 0) or accumulates into scratch */
+            buf_printf(&call, "%s + twinc_i * %s_ls, %s_es", p->name, p->name, p->name);
+            if (is_active_in(p) && which == 1) {
+                if (p->inout) {
+                    em_line(e, "double twinc_z%d[%s > 0 ? %s : 1];", i, em_len(e, p, 1), em_len(e, p, 1));
+                    em_line(e, "memset(twinc_z%d, 0, sizeof twinc_z%d);", i, i);
+                    buf_printf(&call, ", %s_d ? %s_d + twinc_i * %s_d_ls : twinc_z%d, %s_d ? %s_d_es : 1", p->name,
+                               p->name, p->name, i, p->name, p->name);
+                } else {
+                    buf_printf(&call, ", %s_d ? %s_d + twinc_i * %s_d_ls : &twinc_zero, %s_d ? %s_d_es : 0", p->name,
+                               p->name, p->name, p->name, p->name);
+                }
+            }
+            if (is_active_in(p) && which == 2) {
+                em_line(e, "double twinc_z%d[%s > 0 ? %s : 1];", i, em_len(e, p, 1), em_len(e, p, 1));
+                em_line(e, "memset(twinc_z%d, 0, sizeof twinc_z%d);", i, i);
+                buf_printf(&call, ", %s_b ? %s_b + twinc_i * %s_b_ls : twinc_z%d, %s_b ? %s_b_es : 1", p->name,
+                           p->name, p->name, i, p->name, p->name);
+            }
+            continue;
+        }
         buf_puts(&call, AT(p->name));
         if (is_active_in(p) && which == 1)
             buf_printf(&call, ", %s_d ? %s : 0.0", p->name, AT(arena_printf(a, "%s_d", p->name)));
@@ -127,6 +165,8 @@ static void batched(Emit *e, int which)
     }
     if (f->retvar && which == 2)
         buf_printf(&call, "%s%s_b ? %s : 0.0", k++ ? ", " : "", r, AT(arena_printf(a, "%s_b", r)));
+    if (tape)
+        buf_printf(&call, "%s&twinc_tp", k++ ? ", " : "");
     buf_puts(&call, ")");
     if (f->retvar)
         em_line(e, "const double twinc_r = %s;", call.s);
@@ -142,7 +182,7 @@ static void batched(Emit *e, int which)
                 em_line(e, "if (%s_d)", p->name);
                 em_line(e, "    %s = twinc_od%d;", AT(arena_printf(a, "%s_d", p->name)), i);
             }
-        } else if (is_active_in(p) && which == 2) {
+        } else if (is_active_in(p) && which == 2 && !p->is_array) {
             em_line(e, "if (%s_b)", p->name);
             em_line(e, "    %s += twinc_b%d;", AT(arena_printf(a, "%s_b", p->name)), i);
         }
@@ -157,7 +197,13 @@ static void batched(Emit *e, int which)
     }
     e->indent--;
     em_line(e, "}");
-    em_line(e, "return TWINC_OK;");
+    if (tape) {
+        em_line(e, "const int twinc_err = twinc_tp.err;");
+        em_line(e, "twinc_tape_free(&twinc_tp);");
+        em_line(e, "return twinc_err ? TWINC_ENOMEM : TWINC_OK;");
+    } else {
+        em_line(e, "return TWINC_OK;");
+    }
     e->indent--;
     em_line(e, "}");
 }
@@ -182,11 +228,15 @@ static void thunk(Emit *e, int which)
     int np = f->params.n + (f->retvar ? 1 : 0);
     for (int i = 0; i < np; i++) {
         Var *p = i < f->params.n ? f->params.v[i] : f->retvar;
-        bool out = p->kind != V_PARAM;
-        buf_printf(&b, ", (%s%s *)val[%d].p, val[%d].ls", out ? "" : "const ", ty_c(p->ty), i, i);
-        if (which && (out || is_active_in(p)))
-            buf_printf(&b, ", (%sdouble *)%s[%d].p, %s[%d].ls",
-                       (which == 1 && !out) || (which == 2 && out) ? "const " : "", comp, i, comp, i);
+        bool out = p->kind != V_PARAM || p->inout;
+        const char *es = p->is_array ? arena_printf(e->u->arena, ", val[%d].es", i) : "";
+        buf_printf(&b, ", (%s%s *)val[%d].p, val[%d].ls%s", out ? "" : "const ", ty_c(p->ty), i, i, es);
+        if (which && (out || is_active_in(p))) {
+            bool cst = !p->inout && ((which == 1 && !out) || (which == 2 && out));
+            buf_printf(&b, ", (%sdouble *)%s[%d].p, %s[%d].ls", cst ? "const " : "", comp, i, comp, i);
+            if (p->is_array)
+                buf_printf(&b, ", %s[%d].es", comp, i);
+        }
     }
     buf_puts(&b, ", ws);");
     em_line(e, "%s", b.s);
@@ -195,18 +245,20 @@ static void thunk(Emit *e, int which)
     em_line(e, "}");
 }
 
-/* The user's own function, lane by lane: the registry's reference. */
+/* The user's own function, lane by lane: the registry's reference.  Arrays
+ * are copied to contiguous scratch (the user's function takes plain C arrays)
+ * and in/out arrays copied back. */
 static void reference(Emit *e)
 {
     Func *f = e->f;
-    Arena *a = e->u->arena;
     if (!f->external)
         return;
     Buf proto = {0};
     buf_printf(&proto, "extern %s %s(", ty_c(f->ret), f->name);
     for (int i = 0; i < f->params.n; i++) {
         Var *p = f->params.v[i];
-        buf_printf(&proto, "%s%s", i ? ", " : "", p->kind == V_OUT ? "double *" : ty_c(p->ty));
+        const char *t = p->kind == V_OUT || p->inout ? "double *" : p->is_array ? "const double *" : ty_c(p->ty);
+        buf_printf(&proto, "%s%s", i ? ", " : "", t);
     }
     buf_puts(&proto, f->params.n ? ")" : "void)");
     em_line(e, "%s __attribute__((weak));", proto.s);
@@ -219,7 +271,7 @@ static void reference(Emit *e)
     em_line(e, "    return TWINC_ENOREF;");
     em_line(e, "if (n == 0)");
     em_line(e, "    return TWINC_OK;");
-    em_line(e, "for (ptrdiff_t i = 0; i < (ptrdiff_t)n; i++) {");
+    em_line(e, "for (ptrdiff_t lane = 0; lane < (ptrdiff_t)n; lane++) {");
     e->indent++;
     Buf call = {0};
     buf_printf(&call, "%s(", f->name);
@@ -230,8 +282,15 @@ static void reference(Emit *e)
         if (p->kind == V_OUT) {
             em_line(e, "double o%d = 0.0;", i);
             buf_printf(&call, "&o%d", i);
+        } else if (p->is_array) {
+            const char *len = em_len(e, p, 2);
+            em_line(e, "const ptrdiff_t n%d = %s;", i, len);
+            em_line(e, "double a%d[n%d > 0 ? n%d : 1];", i, i, i);
+            em_line(e, "for (ptrdiff_t k = 0; k < n%d; k++)", i);
+            em_line(e, "    a%d[k] = ((const double *)val[%d].p)[lane * val[%d].ls + k * val[%d].es];", i, i, i, i);
+            buf_printf(&call, "a%d", i);
         } else {
-            buf_printf(&call, "((const %s *)val[%d].p)[i * val[%d].ls]", ty_c(p->ty), i, i);
+            buf_printf(&call, "((const %s *)val[%d].p)[lane * val[%d].ls]", ty_c(p->ty), i, i);
         }
     }
     buf_puts(&call, ")");
@@ -244,20 +303,39 @@ static void reference(Emit *e)
         Var *p = f->params.v[i];
         if (p->kind == V_OUT) {
             em_line(e, "if (val[%d].p)", i);
-            em_line(e, "    ((double *)val[%d].p)[i * val[%d].ls] = o%d;", i, i, i);
+            em_line(e, "    ((double *)val[%d].p)[lane * val[%d].ls] = o%d;", i, i, i);
+        } else if (p->inout) {
+            em_line(e, "for (ptrdiff_t k = 0; k < n%d; k++)", i);
+            em_line(e, "    ((double *)val[%d].p)[lane * val[%d].ls + k * val[%d].es] = a%d[k];", i, i, i, i);
         }
     }
     if (f->retvar) {
         int ri = f->params.n;
         em_line(e, "if (val[%d].p)", ri);
-        em_line(e, "    ((double *)val[%d].p)[i * val[%d].ls] = r;", ri, ri);
+        em_line(e, "    ((double *)val[%d].p)[lane * val[%d].ls] = r;", ri, ri);
     }
     e->indent--;
     em_line(e, "}");
     em_line(e, "return TWINC_OK;");
     e->indent--;
     em_line(e, "}");
-    (void)a;
+}
+
+/* Array lengths for the registry. */
+static void length_fns(Emit *e)
+{
+    Func *f = e->f;
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (!p->is_array)
+            continue;
+        em_line(e, "static ptrdiff_t %s__len_%s(const twinc_arg *val, ptrdiff_t lane)", f->name, p->name);
+        em_line(e, "{");
+        em_line(e, "    (void)val;");
+        em_line(e, "    (void)lane;");
+        em_line(e, "    return (ptrdiff_t)%s;", em_len(e, p, 2));
+        em_line(e, "}");
+    }
 }
 
 void emit_batched(Emit *e)
@@ -272,6 +350,7 @@ void emit_batched(Emit *e)
     }
     em_blank(e);
     reference(e);
+    length_fns(e);
 }
 
 static const char *c_string(Arena *a, const char *s)
@@ -300,18 +379,28 @@ void emit_registry(Emit *e)
         Func *f = u->funcs.v[i];
         em_line(e, "static const twinc_param %s__params[] = {", f->name);
         e->indent++;
+        e->f = f;
         for (int k = 0; k < f->params.n; k++) {
             Var *p = f->params.v[k];
             const char *flags = is_active_in(p) || p->kind == V_OUT ? "TWINC_PARAM_ACTIVE" : "0";
             if (p->uniform)
                 flags = arena_printf(a, "%s | TWINC_PARAM_UNIFORM", flags);
-            em_line(e, "{\"%s\", %s, %s, %s, NULL},", p->name, ty_abi_name(p->ty),
-                    p->kind == V_OUT ? "TWINC_ROLE_OUT" : "TWINC_ROLE_IN", flags);
+            const char *role = p->kind == V_OUT ? "TWINC_ROLE_OUT" : p->inout ? "TWINC_ROLE_INOUT" : "TWINC_ROLE_IN";
+            if (p->is_array) {
+                Buf lb = {0};
+                for (int t = 0; t < p->len.n; t++)
+                    buf_printf(&lb, "%s%s", t ? " " : "", (const char *)p->len.v[t]);
+                em_line(e, "{\"%s\", %s, %s, %s, %s, %s__len_%s},", p->name, ty_abi_name(p->ty), role, flags,
+                        c_string(a, lb.s), f->name, p->name);
+                buf_free(&lb);
+            } else {
+                em_line(e, "{\"%s\", %s, %s, %s, NULL, NULL},", p->name, ty_abi_name(p->ty), role, flags);
+            }
         }
         if (f->retvar)
-            em_line(e, "{\"return\", TWINC_T_DOUBLE, TWINC_ROLE_RET, TWINC_PARAM_ACTIVE, NULL},");
+            em_line(e, "{\"return\", TWINC_T_DOUBLE, TWINC_ROLE_RET, TWINC_PARAM_ACTIVE, NULL, NULL},");
         if (!f->params.n && !f->retvar)
-            em_line(e, "{NULL, 0, 0, 0, NULL},");
+            em_line(e, "{NULL, 0, 0, 0, NULL, NULL},");
         e->indent--;
         em_line(e, "};");
     }

@@ -79,6 +79,16 @@ static void ins(Emit *e, const Ins *in)
     if (!in->dst->active)
         return;
     Arena *a = e->u->arena;
+    if (in->op == OP_LOAD) { /* d a[i] = (da)[i] */
+        em_line(e, "%s__d = %s;", in->dst->name,
+                in->a.v->active ? em_elem(e, in->a.v, em_opnd(e, &in->b), 1) : "0.0");
+        return;
+    }
+    if (in->op == OP_STORE) {
+        em_line(e, "%s = %s;", em_elem(e, in->dst, em_opnd(e, &in->a), 1),
+                opnd_active(&in->b) ? dvar(e, &in->b) : "0.0");
+        return;
+    }
     if (in->op == OP_BUILTIN && builtin_table[in->builtin].kind == BK_SELECT) {
         /* r = cond ? a : b  =>  r__d = cond ? a__d : b__d */
         const Opnd *x = &in->args[0], *y = &in->args[1];
@@ -108,6 +118,17 @@ static void block(Emit *e, const Block *b)
             ins(e, &s->ins);
             continue;
         }
+        if (s->kind == ST_LOOP) {
+            em_line(e, "for (;;) {");
+            e->indent++;
+            block(e, &s->head);
+            em_line(e, "if (!%s)", em_opnd(e, &s->cond));
+            em_line(e, "    break;");
+            block(e, &s->body);
+            e->indent--;
+            em_line(e, "}");
+            continue;
+        }
         em_line(e, "if (%s) {", em_opnd(e, &s->cond));
         e->indent++;
         block(e, &s->then);
@@ -131,8 +152,11 @@ void emit_lane_tangent(Emit *e)
     em_void_params(e);
     for (int i = 0; i < f->params.n; i++) {
         Var *p = f->params.v[i];
-        if (p->kind == V_PARAM && p->ty == TY_DOUBLE && !p->passive && !p->active)
+        if (p->kind == V_PARAM && p->ty == TY_DOUBLE && !p->passive && !p->active) {
             em_line(e, "(void)%s__d;", p->name);
+            if (p->is_array)
+                em_line(e, "(void)%s__des;", p->name);
+        }
     }
     em_decl_locals(e, "__d", NULL);
     /* an active input without a direction parameter (passive) cannot occur:

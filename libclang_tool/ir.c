@@ -147,6 +147,11 @@ static void walk(Block *b, InsVisitor fn, void *ctx, bool under_varying)
         Stmt *s = b->v[i];
         if (s->kind == ST_INS) {
             fn(ctx, s, under_varying);
+        } else if (s->kind == ST_LOOP) {
+            /* a varying trip count makes everything in the loop varying */
+            bool vary = under_varying || (s->cond.kind == O_VAR && s->cond.v->varying);
+            walk(&s->head, fn, ctx, vary);
+            walk(&s->body, fn, ctx, vary);
         } else {
             bool vary = under_varying || (s->cond.kind == O_VAR && s->cond.v->varying);
             walk(&s->then, fn, ctx, vary);
@@ -162,6 +167,12 @@ void ir_walk(Block *b, InsVisitor fn, void *ctx) { walk(b, fn, ctx, false); }
 static void dump_var_attrs(FILE *out, const Var *v)
 {
     fprintf(out, "%s", ty_c(v->ty));
+    if (v->is_array) {
+        fputs("[", out);
+        for (int i = 0; i < v->len.n; i++)
+            fprintf(out, "%s%s", i ? " " : "", (const char *)v->len.v[i]);
+        fputs(v->inout ? "] inout" : "]", out);
+    }
     if (v->is_const)
         fputs(" const", out);
     if (v->passive)
@@ -185,6 +196,16 @@ static void dump_block(Arena *a, FILE *out, const Block *b, int depth)
     for (int i = 0; i < b->n; i++) {
         const Stmt *s = b->v[i];
         fprintf(out, "%*s", 2 * depth, "");
+        if (s->kind == ST_LOOP) {
+            fprintf(out, "loop {                # %d:%d\n", s->loc.line, s->loc.col);
+            dump_block(a, out, &s->head, depth + 1);
+            fprintf(out, "%*s  exit unless ", 2 * depth, "");
+            dump_opnd(a, out, &s->cond);
+            fputs("\n", out);
+            dump_block(a, out, &s->body, depth + 1);
+            fprintf(out, "%*s}\n", 2 * depth, "");
+            continue;
+        }
         if (s->kind == ST_IF) {
             fputs("if ", out);
             dump_opnd(a, out, &s->cond);
@@ -198,9 +219,21 @@ static void dump_block(Arena *a, FILE *out, const Block *b, int depth)
             continue;
         }
         const Ins *in = &s->ins;
-        if (in->dst)
+        if (in->dst && in->op != OP_STORE)
             fprintf(out, "%s%s = ", in->save_dst ? "save " : "", in->dst->name);
         fputs(op_name(in->op), out);
+        if (in->op == OP_LOAD || in->op == OP_STORE) {
+            fprintf(out, " %s[",
+                    in->op == OP_LOAD ? in->a.v->name : in->dst->name);
+            dump_opnd(a, out, in->op == OP_LOAD ? &in->b : &in->a);
+            fputs("]", out);
+            if (in->op == OP_STORE) {
+                fputs(", ", out);
+                dump_opnd(a, out, &in->b);
+            }
+            fprintf(out, "                # %d:%d\n", s->loc.line, s->loc.col);
+            continue;
+        }
         if (in->op == OP_CONV)
             fprintf(out, ".%s", ty_c(in->dst->ty));
         if (in->op == OP_BUILTIN || in->op == OP_CALL) {

@@ -38,6 +38,11 @@ typedef struct Binding {
     Var *var;
 } Binding;
 
+typedef struct Loop {
+    struct Loop *parent;
+    Var *brk, *cont;  /* flags, created on first break / continue */
+} Loop;
+
 typedef struct L {
     Unit *u;
     Func *f;
@@ -48,8 +53,10 @@ typedef struct L {
     Block *cur;       /* where instructions go */
     int depth;        /* nesting of if blocks */
     Var *done;        /* early-return flag, created on first need */
-    bool returned;    /* a return was lowered since the flag was last looked at */
-    bool terminated;  /* the current path has returned */
+    struct Loop *loop;/* innermost enclosing loop */
+    bool jumped;      /* a return/break/continue was lowered since last looked at */
+    bool terminated;  /* the current path has returned, broken or continued */
+    int nreturns;     /* returns lowered so far */
     bool *assigned;   /* definite assignment of outputs (index: param position) */
     int nassigned;
     Binding *binds;
@@ -236,8 +243,9 @@ static Ins *emit(L *l, Op op, Var *dst, Opnd a, Opnd b, SrcLoc loc)
     s->ins.dst = dst;
     s->ins.a = a;
     s->ins.b = b;
+    s->ins.in_loop = l->loop != NULL;
     ir_append(l->a, l->cur, s);
-    if (dst)
+    if (dst && op != OP_STORE)
         dst->nassign++;
     return &s->ins;
 }
@@ -329,7 +337,8 @@ static Var *lvalue(L *l, CXCursor e, bool for_read)
                 base = lookup(l, clang_getCursorReferenced(x));
                 break;
             }
-            if (inner.n != 1)
+            /* a[i][j]: look through to a */
+            if (inner.n != 1 && !(clang_getCursorKind(x) == CXCursor_ArraySubscriptExpr && inner.n == 2))
                 break;
             x = inner.v[0];
         }
@@ -435,6 +444,106 @@ static bool unary_op(L *l, CXCursor e, char *op, bool *prefix)
     }
     strcpy(op, t->text);
     return true;
+}
+
+
+static Opnd lower_expr(L *l, CXCursor e);
+
+/* ---- arrays ---- */
+
+/* The tokens between the first '[' and its ']' in [from, to): an array's
+ * length as written.  Qualifiers inside the brackets (static, const) are
+ * dropped.  Every identifier must name an integer parameter of the function
+ * (declared before, as C requires); anything else is an error. */
+static bool array_len(L *l, unsigned from, unsigned to, SrcLoc loc, const char *name, PtrVec *out)
+{
+    const Tok *t = tok_at(l, from);
+    while (t->offset < to && *t->text && strcmp(t->text, "["))
+        t++;
+    if (t->offset >= to || strcmp(t->text, "["))
+        return false;
+    int depth = 0;
+    for (t++; t->offset < to && *t->text; t++) {
+        if (!strcmp(t->text, "[") || !strcmp(t->text, "("))
+            depth++;
+        if ((!strcmp(t->text, "]") && depth-- == 0))
+            break;
+        if (!strcmp(t->text, ")"))
+            depth--;
+        if (!strcmp(t->text, "static") || !strcmp(t->text, "const") || !strcmp(t->text, "restrict"))
+            continue;
+        if (t->kind == CXToken_Identifier) {
+            Var *p = NULL;
+            for (int i = 0; i < l->f->params.n && !p; i++) {
+                Var *q = l->f->params.v[i];
+                if (!strcmp(q->user_name, t->text) && q->kind == V_PARAM && !q->is_array && ty_is_int(q->ty))
+                    p = q;
+            }
+            if (!p) {
+                ERR(l, loc, "the length of array '%s' in '%s' uses '%s', which is not an integer parameter",
+                    name, l->f->name, t->text);
+                return true;
+            }
+        } else if (t->kind != CXToken_Literal && t->kind != CXToken_Punctuation) {
+            ERR(l, loc, "unsupported length of array '%s' in '%s'", name, l->f->name);
+            return true;
+        }
+        vec_push(l->a, out, (void *)t->text);
+    }
+    if (!out->n)
+        ERR(l, loc, "array '%s' of '%s' needs a length: write '%s[n]' with n an integer parameter", name,
+            l->f->name, name);
+    return true;
+}
+
+/* e is a[i] with a an array variable: lower i, return the array. */
+static Var *array_ref(L *l, CXCursor e, Opnd *idx)
+{
+    while (clang_getCursorKind(e) == CXCursor_ParenExpr) {
+        Kids k = expr_kids(e);
+        if (k.n != 1)
+            return NULL;
+        e = k.v[0];
+    }
+    if (clang_getCursorKind(e) != CXCursor_ArraySubscriptExpr)
+        return NULL;
+    Kids ks = expr_kids(e);
+    if (ks.n != 2)
+        return NULL;
+    CXCursor base = ks.v[0];
+    for (;;) {
+        enum CXCursorKind bk = clang_getCursorKind(base);
+        Kids inner = expr_kids(base);
+        if ((bk == CXCursor_UnexposedExpr || bk == CXCursor_ParenExpr) && inner.n == 1)
+            base = inner.v[0];
+        else
+            break;
+    }
+    if (clang_getCursorKind(base) != CXCursor_DeclRefExpr)
+        return NULL;
+    Var *v = lookup(l, clang_getCursorReferenced(base));
+    if (!v || !v->is_array)
+        return NULL;
+    if (!v->poisoned)
+        *idx = convert(l, lower_expr(l, ks.v[1]), TY_LONG, cloc(l, e));
+    return v;
+}
+
+static Opnd load(L *l, Var *arr, Opnd idx, SrcLoc loc)
+{
+    Var *t = new_temp(l, TY_DOUBLE);
+    emit(l, OP_LOAD, t, opnd_var(arr), idx, loc);
+    return opnd_var(t);
+}
+
+static void store(L *l, Var *arr, Opnd idx, Opnd val, SrcLoc loc)
+{
+    if (!arr->inout && arr->kind == V_PARAM) {
+        ERR(l, loc, "assignment to an element of input array '%s' in '%s' (declare it 'double %s[...]' to "
+            "make it in/out)", arr->name, l->f->name, arr->name);
+        return;
+    }
+    emit(l, OP_STORE, arr, idx, convert(l, val, TY_DOUBLE, loc), loc);
 }
 
 /* ---- expressions ---- */
@@ -618,6 +727,11 @@ static Opnd lower_call(L *l, CXCursor e)
     for (int i = 0; i < nargs; i++) {
         Var *p = callee->params.v[i];
         CXCursor arg = clang_Cursor_getArgument(e, (unsigned)i);
+        if (p->is_array) {
+            ERR(l, cloc(l, arg), "passing array '%s' to #pragma aad function '%s' is not supported yet (in '%s')",
+                p->name, name, l->f->name);
+            return opnd_double(0);
+        }
         if (p->kind != V_OUT) {
             args[nin++] = convert(l, lower_expr(l, arg), p->ty, loc);
             continue;
@@ -664,6 +778,27 @@ static Opnd lower_call(L *l, CXCursor e)
 static Opnd lower_assign(L *l, CXCursor e, const char *op, CXCursor lhs, CXCursor rhs)
 {
     SrcLoc loc = cloc(l, e);
+    Opnd idx = none();
+    Var *arr = array_ref(l, lhs, &idx);
+    if (arr) {
+        if (arr->poisoned)
+            return opnd_double(0);
+        Opnd val = lower_expr(l, rhs);
+        if (strcmp(op, "=")) {
+            char bop[4];
+            size_t n = strlen(op);
+            memcpy(bop, op, n - 1);
+            bop[n - 1] = '\0';
+            Op o = arith_op(bop);
+            if (o == OP_COUNT)
+                return val;
+            Opnd cur = load(l, arr, idx, loc);
+            val = binary(l, o, cur, convert(l, val, TY_DOUBLE, loc), TY_DOUBLE, loc);
+        }
+        val = convert(l, val, TY_DOUBLE, loc);
+        store(l, arr, idx, val, loc);
+        return val;
+    }
     if (!strcmp(op, "=")) {
         Opnd val = lower_expr(l, rhs);
         Var *v = lvalue(l, lhs, false);
@@ -693,6 +828,16 @@ static Opnd lower_assign(L *l, CXCursor e, const char *op, CXCursor lhs, CXCurso
 static Opnd lower_incdec(L *l, CXCursor e, CXCursor sub, bool inc, bool prefix)
 {
     SrcLoc loc = cloc(l, e);
+    Opnd idx = none();
+    Var *arr = array_ref(l, sub, &idx);
+    if (arr) {
+        if (arr->poisoned)
+            return opnd_double(0);
+        Opnd old = load(l, arr, idx, loc);
+        Opnd res = binary(l, inc ? OP_ADD : OP_SUB, old, opnd_double(1), TY_DOUBLE, loc);
+        store(l, arr, idx, res, loc);
+        return prefix ? res : old;
+    }
     Var *v = lvalue(l, sub, true);
     if (!v)
         return opnd_double(0);
@@ -706,6 +851,20 @@ static Opnd lower_incdec(L *l, CXCursor e, CXCursor sub, bool inc, bool prefix)
     Opnd res = binary(l, inc ? OP_ADD : OP_SUB, opnd_var(v), one, v->ty, loc);
     assign(l, v, res, loc);
     return prefix ? opnd_var(v) : old;
+}
+
+/* An expression whose value is not used: i++ needs no copy of the old i. */
+static void lower_discarded(L *l, CXCursor e)
+{
+    char op[4];
+    bool prefix;
+    Kids ks = expr_kids(e);
+    if (clang_getCursorKind(e) == CXCursor_UnaryOperator && ks.n == 1 && unary_op(l, e, op, &prefix) &&
+        (!strcmp(op, "++") || !strcmp(op, "--"))) {
+        lower_incdec(l, e, ks.v[0], op[0] == '+', true);
+        return;
+    }
+    lower_expr(l, e);
 }
 
 static Opnd lower_expr(L *l, CXCursor e)
@@ -755,6 +914,11 @@ static Opnd lower_expr(L *l, CXCursor e)
         if (v) {
             if (v->poisoned)
                 return opnd_double(0);
+            if (v->is_array) {
+                ERR(l, loc, "array '%s' used without an index in '%s' (passing whole arrays is not supported "
+                    "yet)", v->name, l->f->name);
+                return opnd_double(0);
+            }
             if (v->kind == V_OUT) {
                 ERR(l, loc, "output pointer '%s' of '%s' may only be used as '*%s' or '%s[0]'", v->name,
                     l->f->name, v->name, v->name);
@@ -845,6 +1009,10 @@ static Opnd lower_expr(L *l, CXCursor e)
     case CXCursor_CallExpr:
         return lower_call(l, e);
     case CXCursor_ArraySubscriptExpr: {
+        Opnd idx = none();
+        Var *arr = array_ref(l, e, &idx);
+        if (arr)
+            return arr->poisoned ? opnd_double(0) : load(l, arr, idx, loc);
         Var *v = lvalue(l, e, true);
         return v ? opnd_var(v) : opnd_double(0);
     }
@@ -881,10 +1049,29 @@ static void lower_decl(L *l, CXCursor d)
         bad = arena_printf(l->a, "static local '%s' in '%s' is not supported (twins keep no state between calls)",
                            name, l->f->name);
     else if (clang_getCanonicalType(ct).kind == CXType_ConstantArray ||
-             clang_getCanonicalType(ct).kind == CXType_VariableArray)
-        bad = arena_printf(l->a, "local array '%s' in '%s' is not supported yet (arrays arrive with loop support)",
-                           name, l->f->name);
-    else if (!c_ty(ct, &ty) || ty == TY_VOID)
+             clang_getCanonicalType(ct).kind == CXType_VariableArray) {
+        CXType et = clang_getCanonicalType(clang_getArrayElementType(clang_getCanonicalType(ct)));
+        Kids ks = expr_kids(d);
+        bool has_init = false;
+        for (int i = 0; i < ks.n; i++)
+            has_init |= clang_getCursorKind(ks.v[i]) == CXCursor_InitListExpr;
+        if (et.kind != CXType_Double)
+            bad = arena_printf(l->a, "local array '%s' in '%s' must hold double (one dimension)", name, l->f->name);
+        else if (has_init)
+            bad = arena_printf(l->a, "initializer of local array '%s' in '%s' is not supported; assign the "
+                               "elements in a loop", name, l->f->name);
+        else {
+            Var *v = ir_new_var(l->f, l->a, name, TY_DOUBLE, V_LOCAL);
+            v->is_array = true;
+            v->loc = loc;
+            if (clang_getCanonicalType(ct).kind == CXType_ConstantArray)
+                vec_push(l->a, &v->len, arena_printf(l->a, "%lld", clang_getArraySize(clang_getCanonicalType(ct))));
+            else
+                array_len(l, off_start(d), off_end(d), loc, name, &v->len);
+            bind(l, d, v);
+            return;
+        }
+    } else if (!c_ty(ct, &ty) || ty == TY_VOID)
         bad = arena_printf(l->a, "local '%s' of type '%s' is not supported in '%s' (double and integer scalars "
                            "only)", name, type_spelling(l, ct), l->f->name);
     if (bad) {
@@ -905,18 +1092,40 @@ static void lower_decl(L *l, CXCursor d)
     bind(l, d, v);
     if (init.kind != O_NONE) {
         assign(l, v, init, loc);
-        /* no loops yet: a declaration runs at most once per call */
-        l->cur->v[l->cur->n - 1]->ins.first_def = true;
+        /* outside loops a declaration runs at most once per call */
+        l->cur->v[l->cur->n - 1]->ins.first_def = l->loop == NULL;
     }
 }
 
 static void lower_block_items(L *l, Kids *ks, int from);
 
+/* 1 when the rest of a block must be skipped: returned, or broken out of /
+ * continued in the innermost loop.  Flags that do not exist yet cannot be
+ * set, so they are left out.  NULL if there is no flag at all. */
+static Var *stop_flag(L *l, SrcLoc loc, bool with_cont)
+{
+    Var *flags[3] = {l->done, l->loop ? l->loop->brk : NULL, with_cont && l->loop ? l->loop->cont : NULL};
+    Var *acc = NULL;
+    for (int i = 0; i < 3; i++) {
+        if (!flags[i])
+            continue;
+        if (!acc) {
+            acc = flags[i];
+            continue;
+        }
+        Var *t = new_temp(l, TY_INT);
+        emit(l, OP_BOR, t, opnd_var(acc), opnd_var(flags[i]), loc);
+        acc = t;
+    }
+    return acc;
+}
+
+/* if (!stop) { ...rest... } */
 static Block *new_guard(L *l, SrcLoc loc)
 {
-    /* if (!done) { ...rest... } */
+    Var *stop = stop_flag(l, loc, true);
     Var *n = new_temp(l, TY_INT);
-    emit(l, OP_NOT, n, opnd_var(l->done), none(), loc);
+    emit(l, OP_NOT, n, stop ? opnd_var(stop) : opnd_int(0, TY_INT), none(), loc);
     Stmt *s = ir_new_stmt(l->a, ST_IF, loc);
     s->cond = opnd_var(n);
     ir_append(l->a, l->cur, s);
@@ -926,13 +1135,13 @@ static Block *new_guard(L *l, SrcLoc loc)
 static void lower_block_items(L *l, Kids *ks, int from)
 {
     for (int i = from; i < ks->n && !l->terminated; i++) {
-        bool before = l->returned;
-        l->returned = false;
+        bool before = l->jumped;
+        l->jumped = false;
         lower_stmt(l, ks->v[i]);
-        bool inner_return = l->returned && !l->terminated;
-        l->returned |= before;
-        if (inner_return && i + 1 < ks->n) {
-            /* a return happened on some path: run the rest only if not done */
+        bool inner_jump = l->jumped && !l->terminated;
+        l->jumped |= before;
+        if (inner_jump && i + 1 < ks->n) {
+            /* a return/break/continue happened on some path: guard the rest */
             Block *saved = l->cur;
             l->cur = new_guard(l, cloc(l, ks->v[i + 1]));
             l->depth++;
@@ -942,6 +1151,162 @@ static void lower_block_items(L *l, Kids *ks, int from)
             return;
         }
     }
+}
+
+static Var *flag_var(L *l, Var **slot, const char *name)
+{
+    if (!*slot)
+        *slot = ir_new_var(l->f, l->a, name, TY_INT, V_FLAG);
+    return *slot;
+}
+
+static void lower_jump(L *l, CXCursor s, bool is_break)
+{
+    SrcLoc loc = cloc(l, s);
+    if (!l->loop) {
+        ERR(l, loc, "'%s' outside a loop in '%s'", is_break ? "break" : "continue", l->f->name);
+        return;
+    }
+    Var *f = is_break ? flag_var(l, &l->loop->brk, "brk") : flag_var(l, &l->loop->cont, "cont");
+    emit(l, OP_COPY, f, opnd_int(1, TY_INT), none(), loc);
+    l->jumped = true;
+    l->terminated = true;
+}
+
+/* for/while/do: find init, cond, inc by their position relative to the
+ * semicolons between the parentheses (libclang omits absent parts). */
+static void lower_loop(L *l, CXCursor s, enum CXCursorKind kind)
+{
+    SrcLoc loc = cloc(l, s);
+    Kids all = kids(s);
+    CXCursor init = clang_getNullCursor(), cond = clang_getNullCursor(), inc = clang_getNullCursor(),
+             body = clang_getNullCursor();
+    if (kind == CXCursor_ForStmt) {
+        const Tok *t = tok_at(l, off_start(s));
+        unsigned semi[2] = {0, 0}, close = 0;
+        int depth = 0, ns = 0;
+        for (; t->offset < off_end(s) && *t->text; t++) {
+            if (!strcmp(t->text, "("))
+                depth++;
+            else if (!strcmp(t->text, ")") && --depth == 0) {
+                close = t->offset;
+                break;
+            } else if (!strcmp(t->text, ";") && depth == 1 && ns < 2)
+                semi[ns++] = t->offset;
+        }
+        if (ns != 2 || !close) {
+            ERR(l, loc, "cannot read the header of this 'for' loop in '%s' (written through a macro?)", l->f->name);
+            return;
+        }
+        for (int i = 0; i < all.n; i++) {
+            unsigned o = off_start(all.v[i]);
+            if (o < semi[0])
+                init = all.v[i];
+            else if (o < semi[1])
+                cond = all.v[i];
+            else if (o < close)
+                inc = all.v[i];
+            else
+                body = all.v[i];
+        }
+    } else if (all.n == 2) {
+        cond = kind == CXCursor_WhileStmt ? all.v[0] : all.v[1];
+        body = kind == CXCursor_WhileStmt ? all.v[1] : all.v[0];
+    } else {
+        ERR(l, loc, "unsupported form of loop in '%s'", l->f->name);
+        return;
+    }
+    if (!clang_Cursor_isNull(init))
+        lower_stmt(l, init);
+
+    bool is_do = kind == CXCursor_DoStmt;
+    Loop lp = {.parent = l->loop};
+    Stmt *st = ir_new_stmt(l->a, ST_LOOP, loc);
+    Block *outer = l->cur;
+    bool *before = arena_alloc(l->a, sizeof(bool) * (size_t)(l->nassigned + 1));
+    memcpy(before, l->assigned, sizeof(bool) * (size_t)l->nassigned);
+    Var *first = is_do ? new_temp(l, TY_INT) : NULL;
+    int returns_before = l->nreturns;
+    bool jumped_before = l->jumped;
+
+    /* the body (its flags come into being as break/continue are seen) */
+    l->loop = &lp;
+    l->depth++;
+    Block body_block = {0};
+    l->cur = &body_block;
+    l->jumped = false;
+    if (!clang_Cursor_isNull(body))
+        lower_stmt(l, body);
+    l->terminated = false;
+    bool returned_inside = l->nreturns != returns_before;
+    /* the increment runs unless we broke out or returned */
+    if (!clang_Cursor_isNull(inc)) {
+        Var *stop = stop_flag(l, cloc(l, inc), false);
+        if (stop) {
+            Var *n = new_temp(l, TY_INT);
+            emit(l, OP_NOT, n, opnd_var(stop), none(), cloc(l, inc));
+            Stmt *g = ir_new_stmt(l->a, ST_IF, cloc(l, inc));
+            g->cond = opnd_var(n);
+            ir_append(l->a, l->cur, g);
+            l->cur = &g->then;
+        }
+        lower_discarded(l, inc);
+    }
+    /* assemble the body: reset continue, clear the do-while first flag */
+    l->cur = &st->body;
+    if (lp.cont)
+        emit(l, OP_COPY, lp.cont, opnd_int(0, TY_INT), none(), loc);
+    if (first)
+        emit(l, OP_COPY, first, opnd_int(0, TY_INT), none(), loc);
+    for (int i = 0; i < body_block.n; i++)
+        ir_append(l->a, &st->body, body_block.v[i]);
+
+    /* the head: t = !stop && (first || cond) */
+    l->cur = &st->head;
+    Var *t = new_temp(l, TY_INT);
+    Var *stop = stop_flag(l, loc, false);
+    Block *where = l->cur;
+    if (stop) {
+        emit(l, OP_COPY, t, opnd_int(0, TY_INT), none(), loc);
+        Var *n = new_temp(l, TY_INT);
+        emit(l, OP_NOT, n, opnd_var(stop), none(), loc);
+        Stmt *g = ir_new_stmt(l->a, ST_IF, loc);
+        g->cond = opnd_var(n);
+        ir_append(l->a, l->cur, g);
+        where = &g->then;
+    }
+    l->cur = where;
+    if (first) {
+        emit(l, OP_COPY, t, opnd_int(1, TY_INT), none(), loc);
+        Var *nf = new_temp(l, TY_INT);
+        emit(l, OP_NOT, nf, opnd_var(first), none(), loc);
+        Stmt *g = ir_new_stmt(l->a, ST_IF, loc);
+        g->cond = opnd_var(nf);
+        ir_append(l->a, l->cur, g);
+        l->cur = &g->then;
+    }
+    if (clang_Cursor_isNull(cond)) {
+        emit(l, OP_COPY, t, opnd_int(1, TY_INT), none(), loc);
+    } else {
+        Opnd c = lower_cond(l, cond);
+        emit(l, OP_NE, t, c, opnd_int(0, c.ty), loc);
+    }
+    st->cond = opnd_var(t);
+    l->depth--;
+    l->loop = lp.parent;
+
+    /* before the loop: reset its flags, then the loop */
+    l->cur = outer;
+    if (lp.brk)
+        emit(l, OP_COPY, lp.brk, opnd_int(0, TY_INT), none(), loc);
+    if (first)
+        emit(l, OP_COPY, first, opnd_int(1, TY_INT), none(), loc);
+    ir_append(l->a, l->cur, st);
+    l->f->uses_tape = true;
+    /* the body may not run: outputs assigned inside are not definitely assigned */
+    memcpy(l->assigned, before, sizeof(bool) * (size_t)l->nassigned);
+    l->terminated = false;
+    l->jumped = jumped_before || returned_inside;
 }
 
 static void lower_if(L *l, CXCursor s)
@@ -998,14 +1363,15 @@ static void lower_return(L *l, CXCursor s)
         }
     }
     check_outputs_assigned(l, loc, "before this return");
-    if (l->depth > 0) {
+    if (l->depth > 0 || l->loop) {
         if (!l->done) {
             l->done = ir_new_var(l->f, l->a, "done", TY_INT, V_FLAG);
         }
         emit(l, OP_COPY, l->done, opnd_int(1, TY_INT), none(), loc);
     }
-    l->returned = true;
+    l->jumped = true;
     l->terminated = true;
+    l->nreturns++;
 }
 
 static void lower_stmt(L *l, CXCursor s)
@@ -1039,8 +1405,7 @@ static void lower_stmt(L *l, CXCursor s)
     case CXCursor_ForStmt:
     case CXCursor_WhileStmt:
     case CXCursor_DoStmt:
-        ERR(l, loc, "'%s' loop in '%s' is not supported yet (loops arrive with loop support)",
-            k == CXCursor_ForStmt ? "for" : k == CXCursor_WhileStmt ? "while" : "do", l->f->name);
+        lower_loop(l, s, k);
         return;
     case CXCursor_SwitchStmt:
         ERR(l, loc, "'switch' in '%s' is not supported; use if/else", l->f->name);
@@ -1058,7 +1423,7 @@ static void lower_stmt(L *l, CXCursor s)
     }
     case CXCursor_BreakStmt:
     case CXCursor_ContinueStmt:
-        ERR(l, loc, "'%s' outside a loop in '%s'", k == CXCursor_BreakStmt ? "break" : "continue", l->f->name);
+        lower_jump(l, s, k == CXCursor_BreakStmt);
         return;
     case CXCursor_AsmStmt:
     case CXCursor_MSAsmStmt:
@@ -1066,7 +1431,7 @@ static void lower_stmt(L *l, CXCursor s)
         return;
     default:
         if (clang_isExpression(k)) {
-            lower_expr(l, s);
+            lower_discarded(l, s);
             return;
         }
         ERR(l, loc, "unsupported statement (%s) in '%s'", kind_spelling(l, s), l->f->name);
@@ -1100,13 +1465,43 @@ static void lower_func(L *l, CXCursor fn, Pragma *p)
         }
         Ty ty = TY_DOUBLE;
         VarKind kind = V_PARAM;
-        if (pt.kind == CXType_Pointer) {
+        PtrVec len = {0};
+        bool is_array = false;
+        bool inout = false;
+        if (pt.kind == CXType_ConstantArray || pt.kind == CXType_VariableArray ||
+            pt.kind == CXType_IncompleteArray || pt.kind == CXType_DependentSizedArray) {
+            /* double x[n]: libclang gives the type as written, not the pointer */
+            CXType et = clang_getArrayElementType(clang_getCursorType(pc));
+            if (clang_getCanonicalType(et).kind != CXType_Double) {
+                ERR(l, ploc, "array parameter '%s' of '%s' must hold double (one dimension)", name, f->name);
+            } else if (pt.kind == CXType_ConstantArray) {
+                is_array = true;
+                vec_push(l->a, &len, arena_printf(l->a, "%lld", clang_getArraySize(pt)));
+            } else {
+                is_array = array_len(l, off_start(pc), off_end(pc), ploc, name, &len);
+                if (!is_array || !len.n)
+                    ERR(l, ploc, "array parameter '%s' of '%s' needs a length: write '%s[n]' with n an integer "
+                        "parameter before it", name, f->name, name);
+            }
+            inout = !clang_isConstQualifiedType(et);
+            if (inout && is_array)
+                for (int c = 0; p && c < p->clauses.n; c++)
+                    for (int a = 0; a < ((PragmaClause *)p->clauses.v[c])->args.n; a++)
+                        if (!strcmp(((PragmaClause *)p->clauses.v[c])->args.v[a], name))
+                            ERR(l, ploc, "in/out array '%s' of '%s' cannot be passive or uniform", name, f->name);
+        } else if (pt.kind == CXType_Pointer) {
             CXType pointee = clang_getPointeeType(pt);
-            if (clang_getCanonicalType(pointee).kind == CXType_Double && !clang_isConstQualifiedType(pointee))
+            bool dbl = clang_getCanonicalType(pointee).kind == CXType_Double;
+            bool cst = clang_isConstQualifiedType(pointee);
+            if (dbl)
+                is_array = array_len(l, off_start(pc), off_end(pc), ploc, name, &len);
+            if (dbl && !is_array && !cst)
                 kind = V_OUT;
-            else if (clang_getCanonicalType(pointee).kind == CXType_Double)
-                ERR(l, ploc, "array parameter '%s' ('%s') of '%s' is not supported yet (arrays arrive with "
-                    "loop support)", name, type_spelling(l, clang_getCursorType(pc)), f->name);
+            else if (dbl && !is_array)
+                ERR(l, ploc, "input array '%s' of '%s' needs its length: write 'const double %s[n]' with n an "
+                    "integer parameter before it", name, f->name, name);
+            else if (dbl)
+                ;
             else
                 ERR(l, ploc, "parameter '%s' of '%s' has unsupported type '%s' (double, integer, or double * "
                     "output)", name, f->name, type_spelling(l, clang_getCursorType(pc)));
@@ -1117,6 +1512,10 @@ static void lower_func(L *l, CXCursor fn, Pragma *p)
         }
         Var *v = ir_new_var(f, l->a, name, ty, kind);
         v->param_index = i;
+        v->is_array = is_array;
+        v->len = len;
+        v->inout = is_array && (inout || (pt.kind == CXType_Pointer &&
+                                          !clang_isConstQualifiedType(clang_getPointeeType(pt))));
         v->loc = ploc;
         v->is_const = kind == V_PARAM && clang_isConstQualifiedType(clang_getCursorType(pc));
         if (kind == V_PARAM)

@@ -14,7 +14,9 @@
  * assignment to it saves the old value in the forward sweep and restores it
  * once the reverse sweep has passed that assignment (Tapenade's push/pop; in
  * loop-free code each assignment runs at most once, so a save is one local
- * slot; a declaration's initializer outside loops saves nothing, as there was
+ * slot, and inside a loop every execution overwrites the previous iteration's
+ * value, so a needed variable assigned in a loop is pushed on a tape each time;
+ * a declaration's initializer outside loops saves nothing, as there was
  * no earlier value).  Branch outcomes are recorded per if.  Variables assigned once are
  * never saved: recomputation is free, so we save only what is overwritten.
  */
@@ -54,6 +56,12 @@ static void mark(void *ctx, Stmt *s, bool under_varying)
         for (int k = 0; k < in->nargs; k++)
             need(&in->args[k]);
         break;
+    case OP_LOAD: /* the reverse sweep adds into a__b[index] */
+        need(&in->b);
+        break;
+    case OP_STORE: /* ... and reads and clears dst__b[index] */
+        need(&in->a);
+        break;
     default:
         break;
     }
@@ -73,22 +81,54 @@ static void number(Block *b, Slots *sl)
             number(&s->els, sl);
             continue;
         }
+        if (s->kind == ST_LOOP) {
+            s->id = sl->n++;
+            number(&s->head, sl);
+            number(&s->body, sl);
+            continue;
+        }
         Ins *in = &s->ins;
         in->slot = sl->n;
-        if (in->dst && in->dst->needed && in->dst->nassign > 1 && !in->first_def) {
+        /* arrays are never saved: what the reverse sweep needs of them was
+         * loaded into a temporary, and that temporary is saved */
+        if (in->dst && in->op != OP_STORE && in->dst->needed && (in->dst->nassign > 1 || in->in_loop) &&
+            !in->first_def) {
             in->save_dst = true;
             sl->n++;
         }
         for (int k = 0; k < in->nouts; k++)
-            if (in->outs[k]->needed && in->outs[k]->nassign > 1) {
+            if (in->outs[k]->needed && (in->outs[k]->nassign > 1 || in->in_loop)) {
                 in->save_outs[k] = true;
                 sl->n++;
             }
     }
 }
 
+static bool calls_tape_user(Block *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        Stmt *s = b->v[i];
+        if (s->kind == ST_IF && (calls_tape_user(&s->then) || calls_tape_user(&s->els)))
+            return true;
+        if (s->kind == ST_LOOP)
+            return true;
+        if (s->kind == ST_INS && s->ins.op == OP_CALL && s->ins.callee->uses_tape)
+            return true;
+    }
+    return false;
+}
+
 void tbr_unit(Unit *u)
 {
+    /* a kernel that calls a kernel with loops records on the same tape */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = 0; i < u->funcs.n; i++) {
+            Func *f = u->funcs.v[i];
+            if (f->lowered && !f->uses_tape && calls_tape_user(&f->body))
+                changed = f->uses_tape = true;
+        }
+    }
     for (int i = 0; i < u->funcs.n; i++) {
         Func *f = u->funcs.v[i];
         if (!f->lowered)

@@ -102,6 +102,9 @@ typedef struct Var {
     bool passive;     /* V_PARAM named in passive(...) */
     bool uniform;     /* V_PARAM named in uniform(...) */
     bool poisoned;    /* its declaration was an error: later uses stay quiet */
+    bool is_array;    /* const double x[n] (input), double v[n] (in/out), local double a[n] */
+    bool inout;       /* a non-const array parameter */
+    PtrVec len;       /* array length as tokens (const char *); identifiers are int params */
     SrcLoc loc;
     /* analyses */
     int nassign;      /* static assignment sites (parameters count one) */
@@ -142,6 +145,8 @@ typedef struct Opnd {
     X(GE, "ge", ">=")                                                          \
     X(EQ, "eq", "==")                                                          \
     X(NE, "ne", "!=")                                                          \
+    X(LOAD, "load", "")      /* dst = a[b] */                                 \
+    X(STORE, "store", "")    /* dst[a] = b; dst is the array */                \
     X(BUILTIN, "builtin", "")                                                  \
     X(CALL, "call", "")
 
@@ -184,6 +189,7 @@ typedef struct Ins {
     int nargs;
     Var **outs;        /* OP_CALL: the caller's variables receiving callee outputs */
     int nouts;
+    bool in_loop;      /* executes once per iteration of some loop */
     bool first_def;    /* a declaration's initializer outside any loop: the
                           variable had no earlier value to preserve */
     /* tbr.c: save the destination(s) before overwriting them */
@@ -192,7 +198,9 @@ typedef struct Ins {
     int slot;          /* first save slot number */
 } Ins;
 
-typedef enum StKind { ST_INS, ST_IF } StKind;
+/* ST_LOOP means   for (;;) { head; if (!cond) break; body; }   — every C loop
+ * lowers to it; break/continue/return inside become flags. */
+typedef enum StKind { ST_INS, ST_IF, ST_LOOP } StKind;
 
 typedef struct Block {
     struct Stmt **v;
@@ -205,7 +213,8 @@ typedef struct Stmt {
     Ins ins;           /* ST_INS */
     Opnd cond;         /* ST_IF: integer operand, taken when != 0 */
     Block then, els;   /* ST_IF */
-    int id;            /* ST_IF: branch-outcome slot in the adjoint */
+    Block head, body;  /* ST_LOOP (cond is the loop condition) */
+    int id;            /* ST_IF: branch-outcome slot; ST_LOOP: loop number */
 } Stmt;
 
 typedef struct Func {
@@ -219,6 +228,7 @@ typedef struct Func {
     Var *retvar;       /* NULL for void */
     Block body;
     int nslots;        /* save slots and branch slots, numbered together */
+    bool uses_tape;    /* has loops or calls a kernel that does: saves go on a tape */
     int nbranches;
     int index;         /* position among the unit's kernels */
     bool lowered;      /* false if lowering reported errors */
@@ -329,6 +339,8 @@ const char *em_value_expr(Emit *e, const Ins *ins); /* C expression for a non-ca
 void em_decl_locals(Emit *e, const char *suffix_d, const char *suffix_b);
 const char *em_lane_signature(Emit *e, Func *f, int which); /* 0 primal, 1 tangent, 2 adjoint */
 void em_void_params(Emit *e);
+const char *em_len(Emit *e, const Var *v, int ctx);
+const char *em_elem(Emit *e, const Var *v, const char *idx, int which);
 int em_partials(Emit *e, const Ins *in, const Opnd **ops, const char **p);
 const char *em_times(Emit *e, const char *p, const char *x);
 /* p * x, or 0 when x == 0 for rules whose partial may be infinite */

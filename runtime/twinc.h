@@ -34,6 +34,8 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,17 +77,24 @@ typedef enum twinc_type {
 typedef enum twinc_role {
     TWINC_ROLE_IN = 1,  /* scalar input */
     TWINC_ROLE_OUT = 2, /* double * output, written on every path */
-    TWINC_ROLE_RET = 3  /* the function's return value */
+    TWINC_ROLE_RET = 3, /* the function's return value */
+    TWINC_ROLE_INOUT = 4 /* double v[n]: initial values in, final values out */
 } twinc_role;
 
 enum { TWINC_PARAM_ACTIVE = 1u, TWINC_PARAM_UNIFORM = 2u };
+
+struct twinc_arg;
+/* Number of elements of an array parameter in lane `lane`, from the integer
+ * arguments (val in registry order). */
+typedef ptrdiff_t (*twinc_len_fn)(const struct twinc_arg *val, ptrdiff_t lane);
 
 typedef struct twinc_param {
     const char *name;   /* C parameter name; "return" for the return value */
     twinc_type type;
     twinc_role role;
     unsigned flags;     /* TWINC_PARAM_ACTIVE, TWINC_PARAM_UNIFORM */
-    const char *length; /* array length expression (arrays only), else NULL */
+    const char *length; /* array length expression as written (arrays only), else NULL */
+    twinc_len_fn len;   /* the same, evaluated (arrays only), else NULL */
 } twinc_param;
 
 typedef int (*twinc_primal_fn)(size_t n, const twinc_arg *val, twinc_workspace *ws);
@@ -120,6 +129,98 @@ typedef struct twinc_registry {
  * shared object or executable it is linked into. */
 #define TWINC_REGISTRY_SECTION "twinc_reg"
 typedef const twinc_registry *const *(*twinc_registries_fn)(size_t *count);
+
+/* ---- the reverse-sweep tape (used by generated adjoints of loops) ----
+ *
+ * Values the forward sweep overwrites and the reverse sweep needs are pushed
+ * here and popped in reverse order; branch outcomes go to a separate byte
+ * stack.  Memory comes from the caller's workspace first and grows by
+ * doubling (so never per iteration) only if that is too small.  On allocation
+ * failure the tape stops recording, sets err, and the twin returns
+ * TWINC_ENOMEM: pops never read outside what was pushed. */
+typedef union twinc_slot {
+    double d;
+    long long i;
+} twinc_slot;
+
+typedef struct twinc_tape {
+    twinc_slot *v;
+    size_t n, cap;
+    unsigned char *b;
+    size_t nb, capb;
+    int v_owned, b_owned; /* malloc'd by the tape (else the caller's workspace) */
+    int err;
+} twinc_tape;
+
+static inline void twinc_tape_init(twinc_tape *t, twinc_workspace *ws)
+{
+    memset(t, 0, sizeof *t);
+    if (ws && ws->base && ws->bytes >= 4 * sizeof(twinc_slot)) {
+        /* seven eighths for values, the rest for branch bytes */
+        size_t nv = ws->bytes / 8 * 7 / sizeof(twinc_slot);
+        t->v = (twinc_slot *)ws->base;
+        t->cap = nv;
+        t->b = (unsigned char *)ws->base + nv * sizeof(twinc_slot);
+        t->capb = ws->bytes - nv * sizeof(twinc_slot);
+    }
+}
+
+static inline void twinc_tape_free(twinc_tape *t)
+{
+    if (t->v_owned)
+        free(t->v);
+    if (t->b_owned)
+        free(t->b);
+    t->v = NULL;
+    t->b = NULL;
+}
+
+static inline int twinc_tape_grow(twinc_tape *t, int bytes)
+{
+    if (t->err)
+        return -1;
+    size_t elem = bytes ? 1 : sizeof(twinc_slot);
+    size_t cap = bytes ? t->capb : t->cap;
+    size_t ncap = cap ? 2 * cap : 4096;
+    void *old = bytes ? (void *)t->b : (void *)t->v;
+    int owned = bytes ? t->b_owned : t->v_owned;
+    void *p = owned ? realloc(old, ncap * elem) : malloc(ncap * elem);
+    if (!p) {
+        t->err = 1;
+        return -1;
+    }
+    if (!owned && old)
+        memcpy(p, old, (bytes ? t->nb : t->n) * elem);
+    if (bytes) {
+        t->b = (unsigned char *)p;
+        t->capb = ncap;
+        t->b_owned = 1;
+    } else {
+        t->v = (twinc_slot *)p;
+        t->cap = ncap;
+        t->v_owned = 1;
+    }
+    return 0;
+}
+
+static inline void twinc_push(twinc_tape *t, double d)
+{
+    if (t->n < t->cap || twinc_tape_grow(t, 0) == 0)
+        t->v[t->n++].d = d;
+}
+static inline void twinc_pushi(twinc_tape *t, long long i)
+{
+    if (t->n < t->cap || twinc_tape_grow(t, 0) == 0)
+        t->v[t->n++].i = i;
+}
+static inline void twinc_pushb(twinc_tape *t, int b)
+{
+    if (t->nb < t->capb || twinc_tape_grow(t, 1) == 0)
+        t->b[t->nb++] = (unsigned char)(b != 0);
+}
+static inline double twinc_pop(twinc_tape *t) { return t->n ? t->v[--t->n].d : 0.0; }
+static inline long long twinc_popi(twinc_tape *t) { return t->n ? t->v[--t->n].i : 0; }
+static inline int twinc_popb(twinc_tape *t) { return t->nb ? t->b[--t->nb] : 0; }
 
 /* ---- the normal distribution, callable from #pragma aad functions ---- */
 

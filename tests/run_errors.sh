@@ -16,6 +16,7 @@ for src in "$dir"/*.c; do
     if [ -z "$expect" ]; then
         echo "FAIL $name: no '// expect:' line"; fail=$((fail + 1)); continue
     fi
+    rm -f "$out"/x.twin.c "$out"/x.twin.h
     (cd "$dir" && "$twinc" gen "$name" -o "$out/x.twin.c" --header "$out/x.twin.h") > "$out/stdout" 2> "$out/stderr"
     rc=$?
     why=""

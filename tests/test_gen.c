@@ -405,8 +405,8 @@ START_TEST(test_emit_typed_abi_signature)
         "const double *k, ptrdiff_t k_ls, const int *n, ptrdiff_t n_ls, double *o, ptrdiff_t o_ls, "
         "const double *o_b, ptrdiff_t o_b_ls, double *ret, ptrdiff_t ret_ls, const double *ret_b, "
         "ptrdiff_t ret_b_ls, twinc_workspace *twinc_ws);"));
-    ck_assert_ptr_nonnull(strstr(c.s, "{\"k\", TWINC_T_DOUBLE, TWINC_ROLE_IN, 0, NULL},"));
-    ck_assert_ptr_nonnull(strstr(c.s, "{\"o\", TWINC_T_DOUBLE, TWINC_ROLE_OUT, TWINC_PARAM_ACTIVE, NULL},"));
+    ck_assert_ptr_nonnull(strstr(c.s, "{\"k\", TWINC_T_DOUBLE, TWINC_ROLE_IN, 0, NULL, NULL},"));
+    ck_assert_ptr_nonnull(strstr(c.s, "{\"o\", TWINC_T_DOUBLE, TWINC_ROLE_OUT, TWINC_PARAM_ACTIVE, NULL, NULL},"));
     buf_free(&c);
     buf_free(&h);
     done(fx);

@@ -692,8 +692,8 @@ static int shape_adjoint(size_t n, const twinc_arg *val, const twinc_arg *bar,
 }
 
 static const twinc_param shape_params[] = {
-    {"x", TWINC_T_DOUBLE, TWINC_ROLE_IN, TWINC_PARAM_ACTIVE, NULL},
-    {"return", TWINC_T_DOUBLE, TWINC_ROLE_RET, TWINC_PARAM_ACTIVE, NULL},
+    {"x", TWINC_T_DOUBLE, TWINC_ROLE_IN, TWINC_PARAM_ACTIVE, NULL, NULL},
+    {"return", TWINC_T_DOUBLE, TWINC_ROLE_RET, TWINC_PARAM_ACTIVE, NULL, NULL},
 };
 static const twinc_kernel shape_kernel = {
     "shape", "test_runtime.c", 1, 2, shape_params, shape_primal, shape_tangent, shape_adjoint,

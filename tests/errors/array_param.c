@@ -1,4 +1,4 @@
-// expect: 3:28: error: array parameter 'curve' ('const double *') of 'first' is not supported yet (arrays arrive with loop support)
+// expect: 3:28: error: input array 'curve' of 'first' needs its length: write 'const double curve[n]' with n an integer parameter before it
 #pragma aad
 double first(const double *curve, double w)
 {
