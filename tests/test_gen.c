@@ -428,6 +428,86 @@ START_TEST(test_dump_ir_marks_activity)
 }
 END_TEST
 
+
+/* ---- loops and arrays ---- */
+
+static int count_loops(const Block *b)
+{
+    int n = 0;
+    for (int i = 0; i < b->n; i++) {
+        const Stmt *s = b->v[i];
+        if (s->kind == ST_LOOP)
+            n += 1 + count_loops(&s->body);
+        else if (s->kind == ST_IF)
+            n += count_loops(&s->then) + count_loops(&s->els);
+    }
+    return n;
+}
+
+START_TEST(test_loops_lower_to_one_loop_form_with_flags)
+{
+    Fixture *fx = run("#pragma aad\ndouble f(double x, int n) {\n"
+                      "  for (int i = 0; i < n; i++) { if (x > 10) break; if (i == 1) continue; x = x * 1.5; }\n"
+                      "  while (x > 1) x = x / 2;\n"
+                      "  do { x = x + 1; } while (x < 0);\n"
+                      "  return x; }\n");
+    ck_assert_int_eq(fx->rc, 0);
+    Func *f = fn(fx, "f");
+    ck_assert_int_eq(count_loops(&f->body), 3);
+    ck_assert_int_eq(var(f, "brk")->kind, V_FLAG);
+    ck_assert_int_eq(var(f, "cont")->kind, V_FLAG);
+    ck_assert(f->uses_tape);
+    done(fx);
+}
+END_TEST
+
+START_TEST(test_arrays_parameters_lengths_and_roles)
+{
+    Fixture *fx = run("#pragma aad passive(z)\n"
+                      "void f(double a, int n, const double z[n], double v[n + 1]) {\n"
+                      "  double w[4];\n"
+                      "  for (int i = 0; i < n; i++) { w[i % 4] = z[i]; v[i + 1] = a * v[i] + w[i % 4]; } }\n");
+    ck_assert_int_eq(fx->rc, 0);
+    Func *f = fn(fx, "f");
+    Var *z = var(f, "z"), *v = var(f, "v"), *w = var(f, "w");
+    ck_assert(z->is_array && !z->inout && z->passive);
+    ck_assert(v->is_array && v->inout && v->active);
+    ck_assert_int_eq(v->len.n, 3); /* n + 1 */
+    ck_assert_str_eq(w->len.v[0], "4");
+    ck_assert(!w->active);         /* only passive values are stored in w */
+    ck_assert_int_eq(count(f, OP_STORE), 2);
+    ck_assert_int_eq(count(f, OP_LOAD), 3);
+    done(fx);
+}
+END_TEST
+
+START_TEST(test_tbr_saves_needed_values_overwritten_in_loops)
+{
+    Fixture *fx = run("#pragma aad\ndouble f(double x, int n) { double p = 1;\n"
+                      "  for (int i = 0; i < n; i++) { double t = x * p; p = t * t; } return p; }\n");
+    ck_assert_int_eq(fx->rc, 0);
+    Func *f = fn(fx, "f");
+    /* p and t are read by products and rewritten every iteration: saved */
+    ck_assert(var(f, "p")->needed);
+    ck_assert_int_ge(saves(f), 2);
+    char *c = emitted(fx);
+    ck_assert_ptr_nonnull(strstr(c, "twinc_push(tp, p);"));
+    ck_assert_ptr_nonnull(strstr(c, "twinc_pushi(tp, twinc_n"));
+    ck_assert_ptr_nonnull(strstr(c, "= twinc_popi(tp);"));
+    free(c);
+    done(fx);
+}
+END_TEST
+
+START_TEST(test_array_without_length_is_error)
+{
+    Fixture *fx = run("#pragma aad\ndouble f(const double *x) { return x[0]; }\n");
+    ck_assert_int_eq(fx->rc, 1);
+    ck_assert_ptr_nonnull(strstr(fx->msgs.text, "input array 'x' of 'f' needs its length"));
+    done(fx);
+}
+END_TEST
+
 Suite *make_gen_suite(void)
 {
     Suite *s = suite_create("generator");
@@ -461,6 +541,12 @@ Suite *make_gen_suite(void)
     tcase_add_test(t, test_emit_fmax_adjoint_is_routed_not_multiplied);
     tcase_add_test(t, test_emit_typed_abi_signature);
     tcase_add_test(t, test_dump_ir_marks_activity);
+    suite_add_tcase(s, t);
+    t = tcase_create("loops");
+    tcase_add_test(t, test_loops_lower_to_one_loop_form_with_flags);
+    tcase_add_test(t, test_arrays_parameters_lengths_and_roles);
+    tcase_add_test(t, test_tbr_saves_needed_values_overwritten_in_loops);
+    tcase_add_test(t, test_array_without_length_is_error);
     suite_add_tcase(s, t);
     return s;
 }
