@@ -12,6 +12,11 @@
  * per kernel a PASS/FAIL line; a summary.  --json prints the same numbers as
  * one JSON array instead, keyed by parameter name.
  *
+ * Arrays: every element is reported on its own, named x[3] (in the text and
+ * as JSON keys).  --at x=V sets every element, x=V0:V1:...  each element (as
+ * many values as the array has elements at the point's integers), x[K]=V
+ * one element; the random points move every element.
+ *
  * Exit status: 0 when every kernel passes, 1 on any mismatch, non-finite
  * number or twin error, 2 on a usage error (unknown option, kernel or
  * parameter; a value that does not parse) or a library that cannot be
@@ -41,7 +46,7 @@ static void usage(FILE *out)
 {
     fputs("usage: twinc check LIB.so [--kernel NAME] [--at NAME=VALUE,...] [--points N]\n"
           "                          [--seed S] [--rtol X] [--dot-rtol X] [--lane-stride L]\n"
-          "                          [--json]\n"
+          "                          [--element-stride E] [--json]\n"
           "\n"
           "Check every kernel of LIB.so, a shared library built from twinc-generated\n"
           "*.twin.c files: the adjoint and the tangent twin against central finite\n"
@@ -53,12 +58,22 @@ static void usage(FILE *out)
           "  --kernel NAME        check only kernel NAME (may be repeated)\n"
           "  --at NAME=VALUE,...  set input NAME of the base point (may be repeated);\n"
           "                       inputs not set are 1.0 (double) or 1 (integer); a\n"
-          "                       NAME that only some of the kernels have applies to those\n"
+          "                       NAME that only some of the kernels have applies to those.\n"
+          "                       Arrays (const double x[n], and the initial values of\n"
+          "                       in/out arrays double v[n]):\n"
+          "                         x=0.5            every element\n"
+          "                         x=0.1:0.2:0.3    one value per element, separated by\n"
+          "                                          ':', as many as x has elements (its\n"
+          "                                          length at the integers given, e.g. n=3)\n"
+          "                         'x[2]=0.7'       element 2 (counting from 0; quote\n"
+          "                                          the brackets from the shell)\n"
+          "                       later settings override earlier ones\n"
           "  --points N           points per kernel: the base point and N-1 random ones\n"
           "                       (default 4).  A random point moves every double input\n"
-          "                       not declared uniform(...) by a uniformly random amount\n"
-          "                       in [-20%, +20%] of max(|base value|, 1e-3); integers\n"
-          "                       and uniform inputs keep their base value\n"
+          "                       (every array element) not declared uniform(...) by a\n"
+          "                       uniformly random amount in [-20%, +20%] of\n"
+          "                       max(|base value|, 1e-3); integers, and so array\n"
+          "                       lengths, and uniform inputs keep their base value\n"
           "  --seed S             seed of the random points and test directions\n"
           "                       (default 1; the same seed gives the same points)\n"
           "  --rtol X             bound on rho = |ad - fd| / max(1, |ad| + |fd|), for the\n"
@@ -67,9 +82,13 @@ static void usage(FILE *out)
           "                       10 times their estimated error, at most 1e-4\n"
           "  --dot-rtol X         bound on the dot-product test's relative error\n"
           "                       |<tangent(xd), yb> - <xd, adjoint(yb)>| (default 1e-10)\n"
-          "  --lane-stride L      pass per-lane arguments L elements apart, with NaN in\n"
+          "  --lane-stride L      pass per-lane arguments L lanes' worth apart, with NaN in\n"
           "                       between (default 1)\n"
+          "  --element-stride E   pass array elements E apart, with NaN in between\n"
+          "                       (default 1)\n"
           "  --json               print one JSON array, an object per kernel and point\n"
+          "                       (array elements keyed \"x[3]\"; with arrays, their\n"
+          "                       element counts under \"lengths\")\n"
           "  -h, --help           print this help\n"
           "\n"
           "Finite differences are central, with step h = cbrt(DBL_EPSILON) * max(1, |x|);\n"
@@ -79,7 +98,9 @@ static void usage(FILE *out)
           "extrapolated from h and h/2) that matches the adjoint is used instead (marked\n"
           "*): AD follows one side of a branch.  The values computed by the tangent and\n"
           "adjoint twins and by your own C function must agree with the primal twin's\n"
-          "(to 1e-12).\n"
+          "(to 1e-12).  Arrays are checked element by element: each element of an\n"
+          "active input array is an input, named x[3] in the report and the JSON; an\n"
+          "in/out array's initial elements are inputs and its final ones outputs.\n"
           "\n"
           "Exit status: 0 if every kernel passes; 1 on a mismatch, a value that is not\n"
           "finite, or a twin error; 2 on a usage error or a library that cannot be\n"
@@ -92,6 +113,7 @@ static void usage(FILE *out)
 typedef struct AtItem {
     const char *name; /* points into Opts.at_text */
     const char *text;
+    long elem;        /* NAME[K]=...: K; -1 without an index */
     int used;
 } AtItem;
 
@@ -107,6 +129,7 @@ typedef struct Opts {
     unsigned long long seed;
     double rtol, dot_rtol;
     int lane_stride;
+    int element_stride;
     int json;
 } Opts;
 
@@ -207,13 +230,26 @@ static int add_at(Opts *o, const char *arg)
         if (!eq || eq == item || eq[1] == '\0')
             return usage_error("--at: '%s' is not NAME=VALUE", item);
         *eq = '\0';
+        long elem = -1;
+        char *open = strchr(item, '[');
+        if (open) { /* NAME[K] */
+            char *end;
+            errno = 0;
+            elem = strtol(open + 1, &end, 10);
+            if (open == item || end == open + 1 || *end != ']' || end[1] != '\0' || elem < 0 ||
+                errno == ERANGE || !(open[1] >= '0' && open[1] <= '9')) {
+                *eq = '=';
+                return usage_error("--at: '%s' is not NAME=VALUE or NAME[INDEX]=VALUE", item);
+            }
+            *open = '\0';
+        }
         AtItem *at = realloc(o->at, (size_t)(o->nat + 1) * sizeof *at);
         if (!at) {
             fputs("twinc check: out of memory\n", stderr);
             return 2;
         }
         o->at = at;
-        o->at[o->nat++] = (AtItem){item, eq + 1, 0};
+        o->at[o->nat++] = (AtItem){item, eq + 1, elem, 0};
         item = comma ? comma + 1 : NULL;
     }
     return 0;
@@ -228,6 +264,7 @@ static int parse_args(int argc, char **argv, Opts *o)
     o->rtol = def.fd_rtol;
     o->dot_rtol = def.dot_rtol;
     o->lane_stride = def.lane_stride;
+    o->element_stride = def.element_stride;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int m;
@@ -268,6 +305,13 @@ static int parse_args(int argc, char **argv, Opts *o)
             if (!parse_ll(v, &n) || n < 1 || n > 64)
                 return usage_error("--lane-stride: '%s' is not a stride (1 to 64)", v);
             o->lane_stride = (int)n;
+        } else if ((v = opt_value(argc, argv, &i, "--element-stride", &m)) || m) {
+            long long n;
+            if (!v)
+                return usage_error("%s needs a value", "--element-stride");
+            if (!parse_ll(v, &n) || n < 1 || n > 64)
+                return usage_error("--element-stride: '%s' is not a stride (1 to 64)", v);
+            o->element_stride = (int)n;
         } else if ((v = opt_value(argc, argv, &i, "--seed", &m)) || m) {
             if (!v)
                 return usage_error("%s needs a value", "--seed");
@@ -307,13 +351,22 @@ static void list_kernels(FILE *out, const twinc_lib *lib)
         fputs("(none)", out);
 }
 
+/* Inputs: scalars and arrays (const double x[n]) the caller gives, and the
+ * initial values of in/out arrays (double v[n]). */
+static int is_input(const twinc_param *p)
+{
+    return p->role == TWINC_ROLE_IN || p->role == TWINC_ROLE_INOUT;
+}
+
 static void list_inputs(FILE *out, const twinc_kernel *k)
 {
     int first = 1;
     for (int i = 0; i < k->nparams; i++) {
-        if (k->params[i].role != TWINC_ROLE_IN)
+        if (!is_input(&k->params[i]))
             continue;
         fprintf(out, "%s%s", first ? "" : ", ", k->params[i].name);
+        if (k->params[i].length)
+            fprintf(out, "[%s]", k->params[i].length);
         first = 0;
     }
     if (first)
@@ -361,6 +414,31 @@ static int parse_input(const twinc_param *p, const char *text, double *x, long l
     return 0;
 }
 
+/* "V0:V1:...": the number of values (each into out[k] while k < max), or
+ * -1 if one does not parse. */
+static long parse_list(const char *text, double *out, long max)
+{
+    long n = 0;
+    for (const char *s = text;;) {
+        const char *colon = strchr(s, ':');
+        size_t len = colon ? (size_t)(colon - s) : strlen(s);
+        char buf[128];
+        double v;
+        if (len == 0 || len >= sizeof buf)
+            return -1;
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        if (!parse_double(buf, &v))
+            return -1;
+        if (out && n < max)
+            out[n] = v;
+        n++;
+        if (!colon)
+            return n;
+        s = colon + 1;
+    }
+}
+
 static const char *type_name(twinc_type t)
 {
     switch (t) {
@@ -378,8 +456,24 @@ static const char *type_name(twinc_type t)
     return "?";
 }
 
+/* Kernel k's integer inputs from --at (1 where not given), by parameter:
+ * they fix its array lengths. */
+static void kernel_ints(const Opts *o, const twinc_kernel *k, long long *ix)
+{
+    for (int i = 0; i < k->nparams; i++)
+        ix[i] = 1;
+    for (int a = 0; a < o->nat; a++) {
+        int i = find_param(k, o->at[a].name);
+        double x;
+        if (i >= 0 && k->params[i].type != TWINC_T_DOUBLE && o->at[a].elem < 0)
+            parse_input(&k->params[i], o->at[a].text, &x, &ix[i]);
+    }
+}
+
 /* Every --at name must be an input of at least one selected kernel, and its
- * value must parse for every kernel that has it.  Reports and returns 2. */
+ * value must parse for every kernel that has it (an array's list must have
+ * as many values as the array elements, an index must be one of them).
+ * Reports and returns 2. */
 static int validate_at(Opts *o, const twinc_kernel *const *ks, int nk)
 {
     for (int a = 0; a < o->nat; a++) {
@@ -388,7 +482,8 @@ static int validate_at(Opts *o, const twinc_kernel *const *ks, int nk)
             int i = find_param(ks[n], at->name);
             if (i < 0)
                 continue;
-            if (ks[n]->params[i].role != TWINC_ROLE_IN) {
+            const twinc_param *p = &ks[n]->params[i];
+            if (!is_input(p)) {
                 fprintf(stderr,
                         "twinc check: --at: '%s' is an output of %s, not an input; its "
                         "inputs are: ",
@@ -399,10 +494,66 @@ static int validate_at(Opts *o, const twinc_kernel *const *ks, int nk)
             }
             double x;
             long long ix;
-            if (!parse_input(&ks[n]->params[i], at->text, &x, &ix)) {
-                fprintf(stderr, "twinc check: --at: %s=%s: not a valid %s value (%s of %s)\n",
-                        at->name, at->text, type_name(ks[n]->params[i].type), at->name,
-                        ks[n]->name);
+            if (!p->length) {
+                if (at->elem >= 0 || strchr(at->text, ':')) {
+                    char idx[32] = "";
+                    if (at->elem >= 0)
+                        snprintf(idx, sizeof idx, "[%ld]", at->elem);
+                    fprintf(stderr, "twinc check: --at: %s%s=%s: %s is not an array of %s; give "
+                                    "it one value\n",
+                            at->name, idx, at->text, at->name, ks[n]->name);
+                    return 2;
+                }
+                if (!parse_input(p, at->text, &x, &ix)) {
+                    fprintf(stderr,
+                            "twinc check: --at: %s=%s: not a valid %s value (%s of %s)\n",
+                            at->name, at->text, type_name(p->type), at->name, ks[n]->name);
+                    return 2;
+                }
+                at->used = 1;
+                continue;
+            }
+            long count = at->elem >= 0 ? (parse_double(at->text, &x) ? 1 : -1)
+                                       : parse_list(at->text, NULL, 0);
+            if (count < 0) {
+                fprintf(stderr,
+                        "twinc check: --at: %s%s=%s: not %s (%s of %s is an array of "
+                        "doubles: NAME=V for every element, NAME=V0:V1:... for each, "
+                        "NAME[K]=V for element K)\n",
+                        at->name, at->elem >= 0 ? "[K]" : "", at->text,
+                        at->elem >= 0 ? "a double" : "a double or a list V0:V1:... of doubles",
+                        at->name, ks[n]->name);
+                return 2;
+            }
+            long long *ints = malloc((size_t)(ks[n]->nparams ? ks[n]->nparams : 1) *
+                                     sizeof *ints);
+            ptrdiff_t *len = malloc((size_t)(ks[n]->nparams ? ks[n]->nparams : 1) *
+                                    sizeof *len);
+            if (!ints || !len) {
+                free(ints);
+                free(len);
+                fputs("twinc check: out of memory\n", stderr);
+                return 2;
+            }
+            kernel_ints(o, ks[n], ints);
+            /* lengths that cannot be computed are the checker's to report */
+            ptrdiff_t m = twinc_check_array_lengths(ks[n], ints, len) == TWINC_OK ? len[i] : -1;
+            free(ints);
+            free(len);
+            if (m >= 0 && at->elem >= m) {
+                fprintf(stderr,
+                        "twinc check: --at: %s[%ld]: %s of %s has %td element%s (length %s), "
+                        "numbered from 0\n",
+                        at->name, at->elem, at->name, ks[n]->name, m, m == 1 ? "" : "s",
+                        p->length);
+                return 2;
+            }
+            if (m >= 0 && at->elem < 0 && count > 1 && count != m) {
+                fprintf(stderr,
+                        "twinc check: --at: %s=%s: %ld values, but %s of %s has %td "
+                        "element%s (length %s at the integers given)\n",
+                        at->name, at->text, count, at->name, ks[n]->name, m, m == 1 ? "" : "s",
+                        p->length);
                 return 2;
             }
             at->used = 1;
@@ -430,6 +581,36 @@ static int validate_at(Opts *o, const twinc_kernel *const *ks, int nk)
     return 0;
 }
 
+/* Set the base point of c from --at, in the order given (validated). */
+static int apply_at(const Opts *o, twinc_check *c)
+{
+    const twinc_kernel *k = c->kernel;
+    twinc_check_point *pt = &c->points[0];
+    for (int a = 0; a < o->nat; a++) {
+        const AtItem *at = &o->at[a];
+        int i = find_param(k, at->name);
+        if (i < 0)
+            continue;
+        int s = c->param_slot[i];
+        if (!k->params[i].length) {
+            parse_input(&k->params[i], at->text, &pt->x[s], &pt->ix[s]);
+        } else if (at->elem >= 0) {
+            if (at->elem < c->length[i])
+                parse_double(at->text, &pt->x[s + at->elem]);
+        } else {
+            long m = c->length[i];
+            double *v = malloc((size_t)(m + 1) * sizeof *v);
+            if (!v)
+                return 2;
+            long count = parse_list(at->text, v, m + 1);
+            for (long e = 0; e < m; e++)
+                pt->x[s + e] = count == 1 ? v[0] : v[e];
+            free(v);
+        }
+    }
+    return 0;
+}
+
 /* ---- human-readable report ---- */
 
 /* ORDER TWINC_FD_*: what fd_kind says, for the report and the JSON. */
@@ -437,14 +618,52 @@ static const char *const fd_kind_name[] = {"central", "left", "right"};
 
 static int is_int_type(twinc_type t) { return t != TWINC_T_DOUBLE; }
 
-static void print_input(FILE *out, const twinc_param *p, const twinc_check_point *pt, int i)
+/* "x" or "x[3]" (a static buffer per call site's slot: two at a time). */
+static const char *sname(const twinc_check *c, int slot)
 {
-    if (!is_int_type(p->type))
-        fprintf(out, "%.17g", pt->x[i]);
-    else if (p->type == TWINC_T_UINT || p->type == TWINC_T_ULONG)
-        fprintf(out, "%llu", (unsigned long long)pt->ix[i]);
-    else
-        fprintf(out, "%lld", pt->ix[i]);
+    static char buf[4][160];
+    static int next;
+    next = (next + 1) % 4;
+    return twinc_check_slot_name(c, slot, buf[next], sizeof buf[next]);
+}
+
+/* Input parameter i of point pt: a number, or an array's elements V0:V1:... */
+static void print_input(FILE *out, const twinc_check *c, const twinc_check_point *pt, int i)
+{
+    const twinc_param *p = &c->kernel->params[i];
+    int s = c->param_slot[i];
+    if (p->length) {
+        for (int e = 0; e < c->length[i]; e++)
+            fprintf(out, "%s%.17g", e ? ":" : "", pt->x[s + e]);
+        if (c->length[i] == 0)
+            fputs("(no elements)", out);
+    } else if (!is_int_type(p->type)) {
+        fprintf(out, "%.17g", pt->x[s]);
+    } else if (p->type == TWINC_T_UINT || p->type == TWINC_T_ULONG) {
+        fprintf(out, "%llu", (unsigned long long)pt->ix[s]);
+    } else {
+        fprintf(out, "%lld", pt->ix[s]);
+    }
+}
+
+/* A list of slots, an array's consecutive elements as x[0..3]. */
+static void print_slot_list(FILE *out, const twinc_check *c, int n, const int *slots)
+{
+    for (int a = 0; a < n;) {
+        int s = slots[a], i = c->slot_param[s], b = a;
+        while (b + 1 < n && c->slot_param[slots[b + 1]] == i)
+            b++;
+        if (c->slot_elem[s] < 0)
+            fprintf(out, " %s", c->kernel->params[i].name);
+        else if (a == b)
+            fprintf(out, " %s", sname(c, s));
+        else
+            fprintf(out, " %s[%d..%d]", c->kernel->params[i].name, c->slot_elem[s],
+                    c->slot_elem[slots[b]]);
+        a = b + 1;
+    }
+    if (n == 0)
+        fputs(" (none)", out);
 }
 
 /* "the adjoint twin returned -2: out of memory ..." */
@@ -465,10 +684,10 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
 
     fprintf(out, "  point %d:", p);
     for (int i = 0; i < k->nparams; i++) {
-        if (k->params[i].role != TWINC_ROLE_IN)
+        if (!is_input(&k->params[i]))
             continue;
         fprintf(out, " %s=", k->params[i].name);
-        print_input(out, &k->params[i], pt, i);
+        print_input(out, c, pt, i);
     }
     fputc('\n', out);
     if (pt->status != TWINC_OK) {
@@ -479,12 +698,12 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
     }
     for (int jo = 0; jo < c->nout; jo++) {
         int j = c->outputs[jo];
-        fprintf(out, "    %s = %.17g\n", k->params[j].name, pt->value[j]);
+        fprintf(out, "    %s = %.17g\n", sname(c, j), pt->value[j]);
     }
     for (int jo = 0; jo < c->nout && c->nin > 0; jo++) {
         int j = c->outputs[jo];
-        char label[64];
-        snprintf(label, sizeof label, "d %s / d", k->params[j].name);
+        char label[200];
+        snprintf(label, sizeof label, "d %s / d", sname(c, j));
         fprintf(out, "    %-14s %24s %24s  %24s  %s\n", label, "adjoint", "finite difference",
                 "tangent", "rho");
         for (int ii = 0; ii < c->nin; ii++) {
@@ -494,7 +713,7 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
                            ? pt->rho[ix]
                            : pt->rho_tangent[ix];
             double bound = pt->rho_bound[ix];
-            fprintf(out, "      %-12s %24.17g %24.17g%s %24.17g  %.2g%s\n", k->params[i].name,
+            fprintf(out, "      %-12s %24.17g %24.17g%s %24.17g  %.2g%s\n", sname(c, i),
                     pt->adjoint[ix], pt->fd[ix], pt->fd_kind[ix] ? "*" : " ", pt->tangent[ix],
                     r, r <= bound ? "" : "  <-- mismatch");
         }
@@ -508,13 +727,12 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
                 fprintf(out,
                         "    * %s is not smooth in %s within a step of this point (a branch or "
                         "kink); one-sided finite difference from the %s\n",
-                        k->params[j].name, k->params[i].name, fd_kind_name[kind]);
+                        sname(c, j), sname(c, i), fd_kind_name[kind]);
             if (pt->rho_bound[ix] > c->opt.fd_rtol)
                 fprintf(out,
                         "    note: d %s / d %s: finite differences are noisy here (error about "
                         "%.2g); rho bound raised to %.2g\n",
-                        k->params[j].name, k->params[i].name, pt->fd_error[ix],
-                        pt->rho_bound[ix]);
+                        sname(c, j), sname(c, i), pt->fd_error[ix], pt->rho_bound[ix]);
         }
     fprintf(out, "    dot-product test: %.17g vs %.17g, error %.2g\n", pt->dot_lhs,
             pt->dot_rhs, pt->dot_error);
@@ -539,20 +757,20 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
                     fprintf(out,
                             "    FAIL: d %s / d %s: the adjoint gives %.17g, finite "
                             "differences %.17g (rho %.2g > %.2g)\n",
-                            k->params[j].name, k->params[i].name, pt->adjoint[ix], pt->fd[ix],
+                            sname(c, j), sname(c, i), pt->adjoint[ix], pt->fd[ix],
                             pt->rho[ix], tol);
                 if (pt->rho_tangent[ix] > tol)
                     fprintf(out,
                             "    FAIL: d %s / d %s: the tangent gives %.17g, finite "
                             "differences %.17g (rho %.2g > %.2g)\n",
-                            k->params[j].name, k->params[i].name, pt->tangent[ix], pt->fd[ix],
+                            sname(c, j), sname(c, i), pt->tangent[ix], pt->fd[ix],
                             pt->rho_tangent[ix], tol);
                 int bad = pt->rho[ix] > tol || pt->rho_tangent[ix] > tol;
                 if (bad && pt->fd_kind[ix])
                     fprintf(out,
                             "          %s is not smooth in %s here (a branch) and neither "
                             "side's difference matches; give --at to check elsewhere\n",
-                            k->params[j].name, k->params[i].name);
+                            sname(c, j), sname(c, i));
                 else if (bad && tol > c->opt.fd_rtol && tol >= c->opt.fd_rtol_max)
                     fprintf(out,
                             "          finite differences are too noisy here (error about "
@@ -576,15 +794,9 @@ static void print_kernel_text(FILE *out, const twinc_check *c)
 {
     const twinc_kernel *k = c->kernel;
     fprintf(out, "%s (%s:%d): active inputs", k->name, k->file ? k->file : "?", k->line);
-    for (int ii = 0; ii < c->nin; ii++)
-        fprintf(out, " %s", k->params[c->inputs[ii]].name);
-    if (c->nin == 0)
-        fputs(" (none)", out);
+    print_slot_list(out, c, c->nin, c->inputs);
     fputs("; outputs", out);
-    for (int jo = 0; jo < c->nout; jo++)
-        fprintf(out, " %s", k->params[c->outputs[jo]].name);
-    if (c->nout == 0)
-        fputs(" (none)", out);
+    print_slot_list(out, c, c->nout, c->outputs);
     fputc('\n', out);
     for (int p = 0; p < c->npoints; p++)
         print_point_text(out, c, p);
@@ -634,20 +846,19 @@ static void json_double(FILE *out, double v)
         fputs("null", out);
 }
 
-/* {"out": {"x": m[out,x], ...}, ...} */
+/* {"out": {"x": m[out,x], ...}, ...}, keyed by slot names ("x[3]"). */
 static void json_matrix(FILE *out, const twinc_check *c, const double *m)
 {
-    const twinc_kernel *k = c->kernel;
     fputc('{', out);
     for (int jo = 0; jo < c->nout; jo++) {
         int j = c->outputs[jo];
         fputs(jo ? ", " : "", out);
-        json_string(out, k->params[j].name);
+        json_string(out, sname(c, j));
         fputs(": {", out);
         for (int ii = 0; ii < c->nin; ii++) {
             int i = c->inputs[ii];
             fputs(ii ? ", " : "", out);
-            json_string(out, k->params[i].name);
+            json_string(out, sname(c, i));
             fputs(": ", out);
             json_double(out, m[twinc_check_idx(c, j, i)]);
         }
@@ -665,28 +876,44 @@ static void json_point(FILE *out, const twinc_check *c, int p)
     fputs(", \"file\": ", out);
     json_string(out, k->file);
     fprintf(out, ", \"line\": %d, \"point\": %d, \"inputs\": {", k->line, p);
-    int first = 1;
-    for (int i = 0; i < k->nparams; i++) {
-        if (k->params[i].role != TWINC_ROLE_IN)
+    int first = 1, arrays = 0;
+    for (int s = 0; s < c->nslots; s++) {
+        const twinc_param *par = &k->params[c->slot_param[s]];
+        if (!is_input(par))
             continue;
+        arrays |= par->length != NULL;
         fputs(first ? "" : ", ", out);
         first = 0;
-        json_string(out, k->params[i].name);
+        json_string(out, sname(c, s));
         fputs(": ", out);
-        if (is_int_type(k->params[i].type))
-            print_input(out, &k->params[i], pt, i);
+        if (is_int_type(par->type))
+            print_input(out, c, pt, c->slot_param[s]);
         else
-            json_double(out, pt->x[i]);
+            json_double(out, pt->x[s]);
     }
     fputs("}, \"values\": {", out);
     for (int jo = 0; jo < c->nout; jo++) {
         int j = c->outputs[jo];
         fputs(jo ? ", " : "", out);
-        json_string(out, k->params[j].name);
+        json_string(out, sname(c, j));
         fputs(": ", out);
         json_double(out, pt->value[j]);
     }
-    fputs("},\n  \"adjoint\": ", out);
+    fputs("}", out);
+    if (arrays || c->nslots != c->nparams) { /* element counts, for kernels with arrays */
+        fputs(", \"lengths\": {", out);
+        first = 1;
+        for (int i = 0; i < k->nparams; i++) {
+            if (!k->params[i].length)
+                continue;
+            fputs(first ? "" : ", ", out);
+            first = 0;
+            json_string(out, k->params[i].name);
+            fprintf(out, ": %d", c->length[i]);
+        }
+        fputs("}", out);
+    }
+    fputs(",\n  \"adjoint\": ", out);
     json_matrix(out, c, pt->adjoint);
     fputs(",\n  \"fd\": ", out);
     json_matrix(out, c, pt->fd);
@@ -696,13 +923,13 @@ static void json_point(FILE *out, const twinc_check *c, int p)
     for (int jo = 0; jo < c->nout; jo++) {
         int j = c->outputs[jo];
         fputs(jo ? ", " : "", out);
-        json_string(out, k->params[j].name);
+        json_string(out, sname(c, j));
         fputs(": {", out);
         for (int ii = 0; ii < c->nin; ii++) {
             int i = c->inputs[ii];
             unsigned kind = pt->fd_kind[twinc_check_idx(c, j, i)];
             fputs(ii ? ", " : "", out);
-            json_string(out, k->params[i].name);
+            json_string(out, sname(c, i));
             fputs(": ", out);
             json_string(out, kind < sizeof fd_kind_name / sizeof *fd_kind_name ? fd_kind_name[kind]
                                                                                  : "?");
@@ -811,7 +1038,20 @@ int twinc_cmd_check(int argc, char **argv)
     int nobj = 0;
     for (int n = 0; n < nk; n++) {
         const twinc_kernel *k = ks[n];
-        twinc_check *c = twinc_check_create(k, o.points, err, sizeof err);
+        long long *ints = malloc((size_t)(k->nparams ? k->nparams : 1) * sizeof *ints);
+        twinc_check *c = NULL;
+        if (ints) { /* the integers first: they fix the array lengths */
+            kernel_ints(&o, k, ints);
+            c = twinc_check_create_at(k, o.points, ints, err, sizeof err);
+            free(ints);
+        } else {
+            snprintf(err, sizeof err, "out of memory");
+        }
+        if (c && apply_at(&o, c) != 0) {
+            twinc_check_destroy(c);
+            c = NULL;
+            snprintf(err, sizeof err, "out of memory");
+        }
         if (!c) {
             nfail++;
             if (o.json) {
@@ -826,16 +1066,11 @@ int twinc_cmd_check(int argc, char **argv)
             }
             continue;
         }
-        for (int a = 0; a < o.nat; a++) {
-            int i = find_param(k, o.at[a].name);
-            if (i >= 0)
-                parse_input(&k->params[i], o.at[a].text, &c->points[0].x[i],
-                            &c->points[0].ix[i]);
-        }
         twinc_check_randomize(c, 0, (uint64_t)o.seed, SPREAD);
         c->opt.fd_rtol = o.rtol;
         c->opt.dot_rtol = o.dot_rtol;
         c->opt.lane_stride = o.lane_stride;
+        c->opt.element_stride = o.element_stride;
         c->opt.seed = (uint64_t)o.seed;
         twinc_check_run(c); /* errors are recorded per point */
 

@@ -29,6 +29,15 @@
  * on rho where the function is noisy) and to detect branches and kinks,
  * where one-sided differences replace it (see fd_estimates and choose_fd).
  *
+ * Arrays: every element of an array parameter is a slot of its own (see
+ * twinc_check.h), an input (and, for an in/out array, also an output) like
+ * a scalar parameter: its own FD blocks, directions and seeds.  Lanes carry
+ * whole arrays, elements opt.element_stride apart; in/out arrays get the
+ * points' initial values again before every call, since calls overwrite
+ * them, and their companions are read after a call (the tangent of the
+ * final values, the adjoint of the initial ones) where they were written
+ * before it (the direction, the seed).
+ *
  * Before every call the output buffers are filled with NaN and the workspace
  * with 0xff bytes (a NaN pattern), so an output a twin forgets to write, or
  * scratch it reads before writing, shows up as a non-finite number instead
@@ -82,17 +91,25 @@ static double rel1(double a, double b)
 /* "x <= tol", false for NaN. */
 static int within(double x, double tol) { return x <= tol; }
 
+/* Written-only outputs: `double *` and the return value. */
 static int p_output(const twinc_param *p)
 {
     return p->role == TWINC_ROLE_OUT || p->role == TWINC_ROLE_RET;
 }
+/* `double v[n]`: initial values in, final values out. */
+static int p_inout(const twinc_param *p) { return p->role == TWINC_ROLE_INOUT; }
+static int p_array(const twinc_param *p) { return p->length != NULL; }
+/* Parameters whose values the checker writes before a call. */
+static int p_input(const twinc_param *p) { return p->role == TWINC_ROLE_IN || p_inout(p); }
+/* Parameters whose values a call writes: outputs and final in/out values. */
+static int p_result(const twinc_param *p) { return p_output(p) || p_inout(p); }
 static int p_uniform(const twinc_param *p)
 {
     return p->role == TWINC_ROLE_IN && (p->flags & TWINC_PARAM_UNIFORM);
 }
 static int p_double_in(const twinc_param *p)
 {
-    return p->role == TWINC_ROLE_IN && p->type == TWINC_T_DOUBLE;
+    return p_input(p) && p->type == TWINC_T_DOUBLE;
 }
 static int p_active_in(const twinc_param *p)
 {
@@ -100,7 +117,7 @@ static int p_active_in(const twinc_param *p)
 }
 static int p_active_out(const twinc_param *p)
 {
-    return p_output(p) && (p->flags & TWINC_PARAM_ACTIVE);
+    return p_result(p) && (p->flags & TWINC_PARAM_ACTIVE);
 }
 
 static size_t type_size(twinc_type t)
@@ -118,6 +135,36 @@ static size_t type_size(twinc_type t)
         return sizeof(unsigned long);
     }
     return 0;
+}
+
+/* Store integer v in *dst as type t; TWINC_EINVAL when out of t's range. */
+static int store_int(void *dst, twinc_type t, long long v)
+{
+    switch (t) {
+    case TWINC_T_INT:
+        if (v < INT_MIN || v > INT_MAX)
+            return TWINC_EINVAL;
+        *(int *)dst = (int)v;
+        return TWINC_OK;
+    case TWINC_T_LONG:
+        if (v < LONG_MIN || v > LONG_MAX)
+            return TWINC_EINVAL;
+        *(long *)dst = (long)v;
+        return TWINC_OK;
+    case TWINC_T_UINT:
+        if (v < 0 || (unsigned long long)v > UINT_MAX)
+            return TWINC_EINVAL;
+        *(unsigned *)dst = (unsigned)v;
+        return TWINC_OK;
+    case TWINC_T_ULONG:
+        if (ULONG_MAX < ULLONG_MAX && (v < 0 || (unsigned long long)v > ULONG_MAX))
+            return TWINC_EINVAL;
+        *(unsigned long *)dst = (unsigned long)(unsigned long long)v;
+        return TWINC_OK;
+    case TWINC_T_DOUBLE:
+        break;
+    }
+    return TWINC_EINVAL;
 }
 
 /* The FD abscissae: step s = 0..3 is x+h, x-h, x+h/2, x-h/2 rounded to double. */
@@ -202,6 +249,7 @@ void twinc_check_options_init(twinc_check_options *opt)
     opt->fd_rtol_max = 1e-4;
     opt->halfstep = 1;
     opt->lane_stride = 1;
+    opt->element_stride = 1;
     opt->seed = 1;
 }
 
@@ -209,6 +257,7 @@ void twinc_check_options_init(twinc_check_options *opt)
 typedef struct CheckMem {
     twinc_check pub;
     int *inputs, *outputs;
+    int *slot_param, *slot_elem, *param_slot, *length, *in_pos, *out_pos;
 } CheckMem;
 
 static int validate(const twinc_kernel *k, char *errbuf, size_t errlen)
@@ -234,32 +283,79 @@ static int validate(const twinc_kernel *k, char *errbuf, size_t errlen)
             twinc__set_error(errbuf, errlen, "kernel %s: parameter %d has no name", name, i);
             return TWINC_EINVAL;
         }
-        if (p->length) {
-            twinc__set_error(errbuf, errlen,
-                      "kernel %s: parameter '%s' is an array (length %s); the gradient "
-                      "checker handles scalar parameters only",
-                      name, pn, p->length);
-            return TWINC_EINVAL;
-        }
         if (type_size(p->type) == 0) {
             twinc__set_error(errbuf, errlen, "kernel %s: parameter '%s' has unknown type %d", name, pn,
                       (int)p->type);
             return TWINC_EINVAL;
         }
-        if (p->role != TWINC_ROLE_IN && !p_output(p)) {
+        if (p->role != TWINC_ROLE_IN && !p_result(p)) {
             twinc__set_error(errbuf, errlen, "kernel %s: parameter '%s' has unknown role %d", name, pn,
                       (int)p->role);
             return TWINC_EINVAL;
         }
-        if (p_output(p) && (p->type != TWINC_T_DOUBLE || (p->flags & TWINC_PARAM_UNIFORM))) {
+        if (p_output(p) && (p->type != TWINC_T_DOUBLE || (p->flags & TWINC_PARAM_UNIFORM) ||
+                            p_array(p))) {
             twinc__set_error(errbuf, errlen,
                       "kernel %s: output '%s' is not a per-lane double; the gradient checker "
                       "cannot handle it",
                       name, pn);
             return TWINC_EINVAL;
         }
+        if (p_array(p) && (p->type != TWINC_T_DOUBLE || !p->len)) {
+            twinc__set_error(errbuf, errlen,
+                      "kernel %s: array '%s' (length %s) %s; the gradient checker handles "
+                      "double arrays with a length function",
+                      name, pn, p->length, p->len ? "is not of doubles" : "has no length function");
+            return TWINC_EINVAL;
+        }
+        if (p_inout(p) && (!p_array(p) || (p->flags & TWINC_PARAM_UNIFORM))) {
+            twinc__set_error(errbuf, errlen,
+                      "kernel %s: in/out parameter '%s' is not a per-lane array; the gradient "
+                      "checker cannot handle it",
+                      name, pn);
+            return TWINC_EINVAL;
+        }
     }
     return TWINC_OK;
+}
+
+int twinc_check_array_lengths(const twinc_kernel *k, const long long *ix, ptrdiff_t *len)
+{
+    if (!k || !len || k->nparams < 0 || (k->nparams > 0 && !k->params))
+        return TWINC_EINVAL;
+    int np = k->nparams;
+    /* Every integer as a lane-stride-0 argument; len() reads nothing else. */
+    union {
+        int i;
+        long l;
+        unsigned u;
+        unsigned long ul;
+    } *store = calloc((size_t)(np ? np : 1), sizeof *store);
+    twinc_arg *val = calloc((size_t)(np ? np : 1), sizeof *val);
+    int st = store && val ? TWINC_OK : TWINC_ENOMEM;
+    for (int i = 0; st == TWINC_OK && i < np; i++) {
+        const twinc_param *p = &k->params[i];
+        val[i] = (twinc_arg){NULL, 0, 0};
+        if (p->role != TWINC_ROLE_IN || p->type == TWINC_T_DOUBLE)
+            continue;
+        st = store_int(&store[i], p->type, ix ? ix[i] : 1);
+        val[i].p = &store[i];
+    }
+    for (int i = 0; st == TWINC_OK && i < np; i++) {
+        const twinc_param *p = &k->params[i];
+        len[i] = -1;
+        if (!p_array(p))
+            continue;
+        if (!p->len) {
+            st = TWINC_EINVAL;
+            break;
+        }
+        ptrdiff_t m = p->len(val, 0);
+        len[i] = m > 0 ? m : 0;
+    }
+    free(store);
+    free(val);
+    return st;
 }
 
 static void free_points(twinc_check *c)
@@ -277,73 +373,142 @@ static void free_points(twinc_check *c)
 
 twinc_check *twinc_check_create(const twinc_kernel *k, int npoints, char *errbuf, size_t errlen)
 {
+    return twinc_check_create_at(k, npoints, NULL, errbuf, errlen);
+}
+
+twinc_check *twinc_check_create_at(const twinc_kernel *k, int npoints, const long long *ix,
+                                   char *errbuf, size_t errlen)
+{
     twinc__set_error(errbuf, errlen, "%s", "");
     if (validate(k, errbuf, errlen) != TWINC_OK)
         return NULL;
+    const char *kname = k->name ? k->name : "(unnamed)";
     if (npoints < 1 || npoints > (1 << 20)) {
-        twinc__set_error(errbuf, errlen, "kernel %s: %d points (give 1 to 1048576)",
-                  k->name ? k->name : "(unnamed)", npoints);
+        twinc__set_error(errbuf, errlen, "kernel %s: %d points (give 1 to 1048576)", kname,
+                         npoints);
         return NULL;
     }
 
     int np = k->nparams;
-    size_t np2 = (size_t)np * (size_t)np;
+    size_t np1 = (size_t)(np ? np : 1);
+    ptrdiff_t *len = malloc(np1 * sizeof *len);
     CheckMem *m = calloc(1, sizeof *m);
-    if (!m)
+    if (!len || !m)
         goto oom;
+    int st = twinc_check_array_lengths(k, ix, len);
+    if (st == TWINC_ENOMEM)
+        goto oom;
+    if (st != TWINC_OK) {
+        twinc__set_error(errbuf, errlen,
+                         "kernel %s: an integer input is out of the range of its C type", kname);
+        free(len);
+        free(m);
+        return NULL;
+    }
+    long long elems = 0, nslots = 0;
+    for (int i = 0; i < np; i++) {
+        elems += len[i] >= 0 ? len[i] : 0;
+        nslots += len[i] >= 0 ? len[i] : 1;
+    }
+    if (elems > TWINC_CHECK_MAX_ELEMS) {
+        char lens[256];
+        size_t used = 0;
+        lens[0] = 0;
+        for (int i = 0; i < np && used + 64 < sizeof lens; i++)
+            if (len[i] >= 0)
+                used += (size_t)snprintf(lens + used, sizeof lens - used, "%s%s has %td",
+                                         used ? ", " : "", k->params[i].name, len[i]);
+        twinc__set_error(errbuf, errlen,
+                         "kernel %s: %lld array elements (%s); the gradient checker handles at "
+                         "most %d",
+                         kname, elems, lens, TWINC_CHECK_MAX_ELEMS);
+        free(len);
+        free(m);
+        return NULL;
+    }
     twinc_check *c = &m->pub;
     c->kernel = k;
     c->nparams = np;
     c->npoints = npoints;
+    c->nslots = (int)nslots;
     twinc_check_options_init(&c->opt);
 
-    m->inputs = malloc((size_t)(np ? np : 1) * sizeof(int));
-    m->outputs = malloc((size_t)(np ? np : 1) * sizeof(int));
+    size_t ns1 = (size_t)(nslots ? nslots : 1);
+    m->inputs = malloc(ns1 * sizeof(int));
+    m->outputs = malloc(ns1 * sizeof(int));
+    m->slot_param = malloc(ns1 * sizeof(int));
+    m->slot_elem = malloc(ns1 * sizeof(int));
+    m->in_pos = malloc(ns1 * sizeof(int));
+    m->out_pos = malloc(ns1 * sizeof(int));
+    m->param_slot = malloc(np1 * sizeof(int));
+    m->length = malloc(np1 * sizeof(int));
     c->points = calloc((size_t)npoints, sizeof *c->points);
-    if (!m->inputs || !m->outputs || !c->points)
+    if (!m->inputs || !m->outputs || !m->slot_param || !m->slot_elem || !m->in_pos ||
+        !m->out_pos || !m->param_slot || !m->length || !c->points)
         goto oom;
+    int s = 0;
     for (int i = 0; i < np; i++) {
-        if (p_active_in(&k->params[i]))
-            m->inputs[c->nin++] = i;
-        if (p_output(&k->params[i]))
-            m->outputs[c->nout++] = i;
+        const twinc_param *p = &k->params[i];
+        m->param_slot[i] = s;
+        m->length[i] = (int)len[i];
+        int cnt = len[i] >= 0 ? (int)len[i] : 1;
+        for (int e = 0; e < cnt; e++, s++) {
+            m->slot_param[s] = i;
+            m->slot_elem[s] = len[i] >= 0 ? e : -1;
+            m->in_pos[s] = m->out_pos[s] = -1;
+            if (p_active_in(p)) {
+                m->in_pos[s] = c->nin;
+                m->inputs[c->nin++] = s;
+            }
+            if (p_result(p)) {
+                m->out_pos[s] = c->nout;
+                m->outputs[c->nout++] = s;
+            }
+        }
     }
     c->inputs = m->inputs;
     c->outputs = m->outputs;
+    c->slot_param = m->slot_param;
+    c->slot_elem = m->slot_elem;
+    c->param_slot = m->param_slot;
+    c->length = m->length;
+    c->in_pos = m->in_pos;
+    c->out_pos = m->out_pos;
 
     /* One block of doubles per point: x, value, xdot, ybar, then 7 matrices. */
-    size_t nd = 4 * (size_t)np + 7 * np2;
+    size_t nm = (size_t)c->nout * (size_t)c->nin + 1;
+    size_t nd = 4 * ns1 + 7 * nm;
     for (int p = 0; p < npoints; p++) {
         twinc_check_point *pt = &c->points[p];
-        pt->x = calloc(nd ? nd : 1, sizeof(double));
-        pt->ix = calloc((size_t)(np ? np : 1), sizeof(long long));
-        pt->fd_kind = calloc(np2 ? np2 : 1, 1);
+        pt->x = calloc(nd, sizeof(double));
+        pt->ix = calloc(ns1, sizeof(long long));
+        pt->fd_kind = calloc(nm, 1);
         if (!pt->x || !pt->ix || !pt->fd_kind)
             goto oom;
-        pt->value = pt->x + np;
-        pt->xdot = pt->value + np;
-        pt->ybar = pt->xdot + np;
-        pt->adjoint = pt->ybar + np;
-        pt->tangent = pt->adjoint + np2;
-        pt->fd = pt->tangent + np2;
-        pt->rho = pt->fd + np2;
-        pt->rho_tangent = pt->rho + np2;
-        pt->fd_error = pt->rho_tangent + np2;
-        pt->rho_bound = pt->fd_error + np2;
-        for (int i = 0; i < np; i++) {
-            pt->x[i] = k->params[i].role == TWINC_ROLE_IN && k->params[i].type == TWINC_T_DOUBLE
-                           ? 1.0
-                           : 0.0;
-            pt->ix[i] = k->params[i].role == TWINC_ROLE_IN && k->params[i].type != TWINC_T_DOUBLE
-                            ? 1
+        pt->value = pt->x + ns1;
+        pt->xdot = pt->value + ns1;
+        pt->ybar = pt->xdot + ns1;
+        pt->adjoint = pt->ybar + ns1;
+        pt->tangent = pt->adjoint + nm;
+        pt->fd = pt->tangent + nm;
+        pt->rho = pt->fd + nm;
+        pt->rho_tangent = pt->rho + nm;
+        pt->fd_error = pt->rho_tangent + nm;
+        pt->rho_bound = pt->fd_error + nm;
+        for (int t = 0; t < c->nslots; t++) {
+            const twinc_param *par = &k->params[c->slot_param[t]];
+            pt->x[t] = p_double_in(par) ? 1.0 : 0.0;
+            pt->ix[t] = par->role == TWINC_ROLE_IN && par->type != TWINC_T_DOUBLE
+                            ? (ix ? ix[c->slot_param[t]] : 1)
                             : 0;
         }
     }
+    free(len);
     return c;
 
 oom:
-    twinc__set_error(errbuf, errlen, "kernel %s: %s", k->name ? k->name : "(unnamed)",
-              twinc_strerror(TWINC_ENOMEM));
+    twinc__set_error(errbuf, errlen, "kernel %s: %s", kname, twinc_strerror(TWINC_ENOMEM));
+    free(len);
     twinc_check_destroy(m ? &m->pub : NULL);
     return NULL;
 }
@@ -356,6 +521,12 @@ void twinc_check_destroy(twinc_check *c)
     free_points(c);
     free(m->inputs);
     free(m->outputs);
+    free(m->slot_param);
+    free(m->slot_elem);
+    free(m->param_slot);
+    free(m->length);
+    free(m->in_pos);
+    free(m->out_pos);
     free(m);
 }
 
@@ -369,16 +540,41 @@ int twinc_check_param(const twinc_check *c, const char *name)
     return -1;
 }
 
+int twinc_check_slot(const twinc_check *c, int param, int elem)
+{
+    if (!c || param < 0 || param >= c->nparams || elem < 0)
+        return -1;
+    int cnt = c->length[param] >= 0 ? c->length[param] : 1;
+    return elem < cnt ? c->param_slot[param] + elem : -1;
+}
+
+const char *twinc_check_slot_name(const twinc_check *c, int slot, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return buf;
+    if (!c || slot < 0 || slot >= c->nslots)
+        snprintf(buf, len, "?");
+    else if (c->slot_elem[slot] < 0)
+        snprintf(buf, len, "%s", c->kernel->params[c->slot_param[slot]].name);
+    else
+        snprintf(buf, len, "%s[%d]", c->kernel->params[c->slot_param[slot]].name,
+                 c->slot_elem[slot]);
+    return buf;
+}
+
 int twinc_check_set(twinc_check *c, int point, int param, double v)
 {
     if (!c || point < 0 || point >= c->npoints || param < 0 || param >= c->nparams)
         return TWINC_EINVAL;
     const twinc_param *p = &c->kernel->params[param];
     twinc_check_point *pt = &c->points[point];
-    if (p->role != TWINC_ROLE_IN)
+    int s = c->param_slot[param];
+    if (!p_input(p))
         return TWINC_EINVAL;
     if (p->type == TWINC_T_DOUBLE) {
-        pt->x[param] = v;
+        int cnt = c->length[param] >= 0 ? c->length[param] : 1;
+        for (int e = 0; e < cnt; e++)
+            pt->x[s + e] = v;
         return TWINC_OK;
     }
     if (!isfinite(v) || v != floor(v))
@@ -389,7 +585,7 @@ int twinc_check_set(twinc_check *c, int point, int param, double v)
             return TWINC_EINVAL;
         if (p->type == TWINC_T_UINT && v > (double)UINT_MAX)
             return TWINC_EINVAL;
-        pt->ix[param] = (long long)(unsigned long long)v; /* modulo 2^64, see header */
+        pt->ix[s] = (long long)(unsigned long long)v; /* modulo 2^64, see header */
         return TWINC_OK;
     }
     if (v < -9223372036854775808.0 || v >= 9223372036854775808.0)
@@ -399,7 +595,7 @@ int twinc_check_set(twinc_check *c, int point, int param, double v)
         return TWINC_EINVAL;
     if (p->type == TWINC_T_LONG && (iv < LONG_MIN || iv > LONG_MAX))
         return TWINC_EINVAL;
-    pt->ix[param] = iv;
+    pt->ix[s] = iv;
     return TWINC_OK;
 }
 
@@ -413,14 +609,14 @@ void twinc_check_randomize(twinc_check *c, int base, uint64_t seed, double sprea
         if (p == base)
             continue;
         twinc_check_point *pt = &c->points[p];
-        for (int i = 0; i < c->nparams; i++) {
-            const twinc_param *par = &c->kernel->params[i];
-            pt->x[i] = b->x[i];
-            pt->ix[i] = b->ix[i];
+        for (int t = 0; t < c->nslots; t++) {
+            const twinc_param *par = &c->kernel->params[c->slot_param[t]];
+            pt->x[t] = b->x[t];
+            pt->ix[t] = b->ix[t];
             if (p_double_in(par) && !p_uniform(par)) {
                 double u = 2.0 * twinc_check_uniform(&s) - 1.0;
-                double scale = fabs(b->x[i]) > 1e-3 ? fabs(b->x[i]) : 1e-3;
-                pt->x[i] = b->x[i] + u * spread * scale;
+                double scale = fabs(b->x[t]) > 1e-3 ? fabs(b->x[t]) : 1e-3;
+                pt->x[t] = b->x[t] + u * spread * scale;
             }
         }
     }
@@ -428,20 +624,27 @@ void twinc_check_randomize(twinc_check *c, int base, uint64_t seed, double sprea
 
 /* ---- one run ---- */
 
+/* Buffers hold cap lanes of every parameter: lane l of parameter i at
+ * l * pls[i] (0 if uniform), element e of it e * pes[i] further.  pls[i] is
+ * lane_stride times a whole lane's span (1 for a scalar, len * es for an
+ * array), so lane_stride > 1 leaves NaN between lanes and element_stride
+ * > 1 NaN between elements. */
 typedef struct Run {
     twinc_check *c;
     const twinc_kernel *k;
-    int np;
+    int np, ns;
     size_t cap;             /* lanes allocated */
-    size_t ls;              /* lane stride of every per-lane argument */
-    void **val;             /* [np] value buffers: cap elements, 1 if uniform */
+    size_t pad;             /* NaN elements before and after every buffer */
+    size_t *pls;            /* [np] lane stride of each parameter's buffers, 0 if uniform */
+    size_t *pes;            /* [np] element stride, 0 for scalars */
+    void **val;             /* [np] value buffers */
     double **der;           /* [np] dot/bar buffers, doubles only; else NULL */
     twinc_arg *aval, *ader; /* [np] the arguments of the next call */
     unsigned char *ws;      /* workspace, 64-byte aligned */
     size_t wscap;
-    int *vin, nvin;         /* varying active inputs */
-    int *uin, nuin;         /* uniform active inputs */
-    int *aout, naout;       /* active outputs */
+    int *vin, nvin;         /* varying active input slots */
+    int *uin, nuin;         /* uniform active input slots */
+    int *aout, naout;       /* active output slots */
     int G;                  /* points in the current group */
     twinc_check_point **pt; /* [G] */
     double *F;              /* [nin * 4 * G * nout] primal values at the FD abscissae */
@@ -452,91 +655,78 @@ typedef struct Run {
     double *usum;           /* [3 * nuin] scratch of run_adjoint_set */
 } Run;
 
-static int uniform_at(const Run *R, int i) { return p_uniform(&R->k->params[i]); }
+static const twinc_param *sparam(const Run *R, int s) { return &R->k->params[R->c->slot_param[s]]; }
 
-static void *val_at(const Run *R, int i, size_t lane)
+static size_t selem(const Run *R, int s)
 {
-    size_t off = uniform_at(R, i) ? 0 : lane * R->ls;
-    return (char *)R->val[i] + off * type_size(R->k->params[i].type);
+    return R->c->slot_elem[s] < 0 ? 0 : (size_t)R->c->slot_elem[s];
 }
 
-static double *der_at(const Run *R, int i, size_t lane)
+/* Offset (in elements) of slot s in lane `lane`. */
+static size_t soff(const Run *R, int s, size_t lane)
 {
-    return R->der[i] + (uniform_at(R, i) ? 0 : lane * R->ls);
+    int i = R->c->slot_param[s];
+    return lane * R->pls[i] + selem(R, s) * R->pes[i];
 }
 
-static double out_at(const Run *R, int i, size_t lane)
+static void *val_at(const Run *R, int s, size_t lane)
 {
-    return ((double *)R->val[i])[lane * R->ls];
+    return (char *)R->val[R->c->slot_param[s]] + soff(R, s, lane) * type_size(sparam(R, s)->type);
 }
 
-static void set_x(Run *R, int i, size_t lane, double v) { *(double *)val_at(R, i, lane) = v; }
+static double *der_at(const Run *R, int s, size_t lane)
+{
+    return R->der[R->c->slot_param[s]] + soff(R, s, lane);
+}
 
-/* Write point pt's inputs into lane `lane`. */
+static double out_at(const Run *R, int s, size_t lane) { return *(double *)val_at(R, s, lane); }
+
+static void set_x(Run *R, int s, size_t lane, double v) { *(double *)val_at(R, s, lane) = v; }
+
+/* Write point pt's inputs (in/out initial values included) into lane `lane`. */
 static int put_point(Run *R, size_t lane, const twinc_check_point *pt)
 {
-    for (int i = 0; i < R->np; i++) {
-        const twinc_param *p = &R->k->params[i];
-        if (p->role != TWINC_ROLE_IN)
+    for (int s = 0; s < R->ns; s++) {
+        const twinc_param *p = sparam(R, s);
+        if (!p_input(p))
             continue;
-        void *dst = val_at(R, i, lane);
-        long long v = pt->ix[i];
-        switch (p->type) {
-        case TWINC_T_DOUBLE:
-            *(double *)dst = pt->x[i];
-            break;
-        case TWINC_T_INT:
-            if (v < INT_MIN || v > INT_MAX)
-                return TWINC_EINVAL;
-            *(int *)dst = (int)v;
-            break;
-        case TWINC_T_LONG:
-            if (v < LONG_MIN || v > LONG_MAX)
-                return TWINC_EINVAL;
-            *(long *)dst = (long)v;
-            break;
-        case TWINC_T_UINT:
-            if (v < 0 || (unsigned long long)v > UINT_MAX)
-                return TWINC_EINVAL;
-            *(unsigned *)dst = (unsigned)v;
-            break;
-        case TWINC_T_ULONG:
-            if (ULONG_MAX < ULLONG_MAX && (v < 0 || (unsigned long long)v > ULONG_MAX))
-                return TWINC_EINVAL;
-            *(unsigned long *)dst = (unsigned long)(unsigned long long)v;
-            break;
-        }
+        void *dst = val_at(R, s, lane);
+        if (p->type == TWINC_T_DOUBLE)
+            *(double *)dst = pt->x[s];
+        else if (store_int(dst, p->type, pt->ix[s]) != TWINC_OK)
+            return TWINC_EINVAL;
     }
     return TWINC_OK;
 }
 
 /* Lanes [0, n): outputs' values to NaN, all derivative buffers to 0 (the
- * padding between lanes of a stride > 1 stays NaN: see run_alloc). */
+ * padding between lanes and elements stays NaN: see run_alloc). */
 static void clear_lanes(Run *R, size_t n)
 {
-    for (int i = 0; i < R->np; i++) {
-        const twinc_param *p = &R->k->params[i];
-        size_t len = uniform_at(R, i) ? 1 : n;
+    for (int s = 0; s < R->ns; s++) {
+        const twinc_param *p = sparam(R, s);
+        size_t len = p_uniform(p) ? 1 : n;
         if (p_output(p))
             for (size_t l = 0; l < n; l++)
-                *(double *)val_at(R, i, l) = NAN;
-        if (R->der[i])
+                *(double *)val_at(R, s, l) = NAN;
+        if (R->der[R->c->slot_param[s]])
             for (size_t l = 0; l < len; l++)
-                *der_at(R, i, l) = 0.0;
+                *der_at(R, s, l) = 0.0;
     }
 }
 
 /* Point the call's arguments at lanes [first, ...); outputs' values NULL
- * when not wanted. */
+ * when not wanted (in/out arrays are inputs too: never NULL). */
 static void set_args(Run *R, size_t first, int want_values)
 {
     for (int i = 0; i < R->np; i++) {
         const twinc_param *p = &R->k->params[i];
-        ptrdiff_t ls = uniform_at(R, i) ? 0 : (ptrdiff_t)R->ls;
-        R->aval[i] = (twinc_arg){val_at(R, i, first), ls, 0};
+        size_t off = first * R->pls[i];
+        ptrdiff_t ls = (ptrdiff_t)R->pls[i], es = (ptrdiff_t)R->pes[i];
+        R->aval[i] = (twinc_arg){(char *)R->val[i] + off * type_size(p->type), ls, es};
         if (p_output(p) && !want_values)
             R->aval[i].p = NULL;
-        R->ader[i] = R->der[i] ? (twinc_arg){der_at(R, i, first), ls, 0} : (twinc_arg){NULL, 0, 0};
+        R->ader[i] = R->der[i] ? (twinc_arg){R->der[i] + off, ls, es} : (twinc_arg){NULL, 0, 0};
     }
 }
 
@@ -628,13 +818,18 @@ static void check_values(Run *R, size_t lane, int g)
     }
 }
 
-/* Index of parameter i among the active inputs. */
-static int in_pos(const Run *R, int i)
+/* Position of slot s among the active inputs. */
+static int in_pos(const Run *R, int s) { return R->c->in_pos[s]; }
+
+/* Fill the tangents of the written-only active outputs of lanes [0, n)
+ * with NaN (a tangent twin must write them); in/out companions hold the
+ * directions and are left alone. */
+static void poison_out_tangents(Run *R, size_t n)
 {
-    for (int a = 0; a < R->c->nin; a++)
-        if (R->c->inputs[a] == i)
-            return a;
-    return -1;
+    for (int b = 0; b < R->naout; b++)
+        if (p_output(sparam(R, R->aout[b])))
+            for (size_t l = 0; l < n; l++)
+                *der_at(R, R->aout[b], l) = NAN;
 }
 
 /* Values and finite differences. */
@@ -796,9 +991,7 @@ static int run_tangent(Run *R)
         for (int a = 0; a < R->nvin; a++)
             for (int g = 0; g < G; g++)
                 *der_at(R, R->vin[a], (size_t)a * G + g) = 1.0;
-        for (int b = 0; b < R->naout; b++)
-            for (size_t l = 0; l < n; l++)
-                *der_at(R, R->aout[b], l) = NAN;
+        poison_out_tangents(R, n);
         CALL_OR_FAIL(R, CALL_TANGENT, 0, n, 1);
         for (int a = 0; a < R->nvin; a++)
             for (int g = 0; g < G; g++) {
@@ -811,9 +1004,7 @@ static int run_tangent(Run *R)
             return st;
         clear_lanes(R, G);
         *der_at(R, R->uin[a], 0) = 1.0;
-        for (int b = 0; b < R->naout; b++)
-            for (int g = 0; g < G; g++)
-                *der_at(R, R->aout[b], g) = NAN;
+        poison_out_tangents(R, (size_t)G);
         CALL_OR_FAIL(R, CALL_TANGENT, 0, G, 1);
         for (int g = 0; g < G; g++) {
             read_tangent(R, (size_t)g, g, R->uin[a]);
@@ -832,9 +1023,7 @@ static int run_tangent(Run *R)
             int i = c->inputs[ii];
             *der_at(R, i, (size_t)g) = R->pt[g]->xdot[i]; /* uniform: all share pt[0]'s */
         }
-    for (int b = 0; b < R->naout; b++)
-        for (int g = 0; g < G; g++)
-            *der_at(R, R->aout[b], g) = NAN;
+    poison_out_tangents(R, (size_t)G);
     CALL_OR_FAIL(R, CALL_TANGENT, 0, G, want);
     for (int g = 0; g < G; g++) {
         twinc_check_point *pt = R->pt[g];
@@ -914,9 +1103,14 @@ static int run_adjoint_set(Run *R, const SeedSpec *sp, int want)
         for (int g = 0; g < G; g++) {
             size_t lane = (size_t)b * G + g;
             twinc_check_point *pt = R->pt[g];
-            for (int i = 0; i < R->np; i++)
-                if (R->der[i] && (uniform_at(R, i) || R->k->params[i].role == TWINC_ROLE_IN))
-                    *der_at(R, i, lane) = 0.0;
+            /* the batch overwrote the lane's in/out values */
+            if (put_point(R, lane, pt) != TWINC_OK)
+                return group_fail(R, TWINC_EINVAL, "checker");
+            for (int s = 0; s < R->ns; s++) {
+                const twinc_param *p = sparam(R, s);
+                if (R->der[R->c->slot_param[s]] && (p_uniform(p) || p->role == TWINC_ROLE_IN))
+                    *der_at(R, s, lane) = 0.0;
+            }
             put_seeds(R, sp, lane, b, g);
             CALL_OR_FAIL(R, CALL_ADJOINT, lane, 1, 1);
             check_values(R, lane, g);
@@ -977,12 +1171,16 @@ static void run_free(Run *R)
 {
     if (R->val)
         for (int i = 0; i < R->np; i++)
-            free(R->val[i]);
+            if (R->val[i])
+                free((char *)R->val[i] - R->pad * type_size(R->k->params[i].type));
     if (R->der)
         for (int i = 0; i < R->np; i++)
-            free(R->der[i]);
+            if (R->der[i])
+                free(R->der[i] - R->pad);
     free(R->val);
     free(R->der);
+    free(R->pls);
+    free(R->pes);
     free(R->aval);
     free(R->ader);
     free(R->ws);
@@ -1003,53 +1201,69 @@ static void run_free(Run *R)
 static int run_alloc(Run *R, twinc_check *c, int maxG)
 {
     const twinc_kernel *k = c->kernel;
-    int np = k->nparams;
-    size_t np1 = (size_t)(np ? np : 1);
+    int np = k->nparams, ns = c->nslots;
+    size_t np1 = (size_t)(np ? np : 1), ns1 = (size_t)(ns ? ns : 1);
     memset(R, 0, sizeof *R);
     R->c = c;
     R->k = k;
     R->np = np;
-    R->vin = malloc(np1 * sizeof(int));
-    R->uin = malloc(np1 * sizeof(int));
-    R->aout = malloc(np1 * sizeof(int));
+    R->ns = ns;
+    R->vin = malloc(ns1 * sizeof(int));
+    R->uin = malloc(ns1 * sizeof(int));
+    R->aout = malloc(ns1 * sizeof(int));
     R->val = calloc(np1, sizeof(void *));
     R->der = calloc(np1, sizeof(double *));
+    R->pls = calloc(np1, sizeof(size_t));
+    R->pes = calloc(np1, sizeof(size_t));
     R->aval = calloc(np1, sizeof(twinc_arg));
     R->ader = calloc(np1, sizeof(twinc_arg));
     R->pt = calloc((size_t)maxG, sizeof *R->pt);
-    if (!R->vin || !R->uin || !R->aout || !R->val || !R->der || !R->aval || !R->ader || !R->pt)
+    if (!R->vin || !R->uin || !R->aout || !R->val || !R->der || !R->pls || !R->pes ||
+        !R->aval || !R->ader || !R->pt)
         return TWINC_ENOMEM;
-    for (int i = 0; i < np; i++) {
-        const twinc_param *p = &k->params[i];
+    for (int s = 0; s < ns; s++) {
+        const twinc_param *p = sparam(R, s);
         if (p_active_in(p) && p_uniform(p))
-            R->uin[R->nuin++] = i;
+            R->uin[R->nuin++] = s;
         else if (p_active_in(p))
-            R->vin[R->nvin++] = i;
+            R->vin[R->nvin++] = s;
         if (p_active_out(p))
-            R->aout[R->naout++] = i;
+            R->aout[R->naout++] = s;
     }
     size_t blocks = 1 + 4 * (size_t)R->nvin;
     if ((size_t)R->naout > blocks)
         blocks = (size_t)R->naout;
     R->cap = blocks * (size_t)maxG;
-    R->ls = c->opt.lane_stride >= 1 ? (size_t)c->opt.lane_stride : 1;
-    /* Per-lane buffers hold cap lanes ls elements apart; the elements in
-     * between are NaN for doubles (-1 for integers) and stay so: a twin that
-     * ignores the stride reads them. */
+    size_t L = c->opt.lane_stride >= 1 ? (size_t)c->opt.lane_stride : 1;
+    size_t E = c->opt.element_stride >= 1 ? (size_t)c->opt.element_stride : 1;
+    /* Per-lane buffers hold cap lanes; the elements in between are NaN for
+     * doubles (-1 for integers) and stay so: a twin that ignores a stride
+     * reads them.  So are pad elements before and after every buffer, where
+     * an index off by a little (x[n - 1] with n = 0 in the user's code)
+     * lands: a NaN, not someone else's memory. */
+    R->pad = 16 * E + 16;
     for (int i = 0; i < np; i++) {
         const twinc_param *p = &k->params[i];
-        size_t len = p_uniform(p) ? 1 : R->cap * R->ls;
-        R->val[i] = malloc(len * type_size(p->type));
-        if (!R->val[i])
+        size_t span = 1, ts = type_size(p->type);
+        if (p_array(p)) {
+            R->pes[i] = E;
+            span = c->length[i] > 0 ? (size_t)c->length[i] * E : 1;
+        }
+        R->pls[i] = p_uniform(p) ? 0 : L * span;
+        size_t len = (p_uniform(p) ? span : R->cap * R->pls[i]) + 2 * R->pad;
+        char *v = malloc(len * ts);
+        if (!v)
             return TWINC_ENOMEM;
+        R->val[i] = v + R->pad * ts;
         if (p->type == TWINC_T_DOUBLE) {
-            R->der[i] = malloc(len * sizeof(double));
-            if (!R->der[i])
+            double *d = malloc(len * sizeof(double));
+            if (!d)
                 return TWINC_ENOMEM;
+            R->der[i] = d + R->pad;
             for (size_t l = 0; l < len; l++)
-                ((double *)R->val[i])[l] = R->der[i][l] = NAN;
+                ((double *)v)[l] = d[l] = NAN;
         } else {
-            memset(R->val[i], 0xff, len * type_size(p->type));
+            memset(v, 0xff, len * ts);
         }
     }
     size_t nout1 = (size_t)(c->nout ? c->nout : 1), nin1 = (size_t)(c->nin ? c->nin : 1);
@@ -1059,7 +1273,7 @@ static int run_alloc(Run *R, twinc_check *c, int maxG)
     R->xb = malloc((size_t)maxG * nin1 * sizeof(double));
     R->lhs_abs = malloc((size_t)maxG * sizeof(double));
     R->rhs_abs = malloc((size_t)maxG * sizeof(double));
-    R->usum = malloc(3 * np1 * sizeof(double));
+    R->usum = malloc(3 * ns1 * sizeof(double));
     if (!R->F || !R->cand || !R->kink || !R->xb || !R->lhs_abs || !R->rhs_abs || !R->usum)
         return TWINC_ENOMEM;
     return TWINC_OK;
@@ -1069,26 +1283,25 @@ static int run_alloc(Run *R, twinc_check *c, int maxG)
 static void reset_points(twinc_check *c)
 {
     const twinc_kernel *k = c->kernel;
+    size_t nm = (size_t)c->nout * (size_t)c->nin + 1;
     for (int p = 0; p < c->npoints; p++) {
         twinc_check_point *pt = &c->points[p];
         uint64_t s = c->opt.seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(p + 1));
-        for (int i = 0; i < c->nparams; i++) {
-            const twinc_param *par = &k->params[i];
-            pt->value[i] = p_output(par) ? NAN : 0.0;
-            pt->xdot[i] = pt->ybar[i] = 0.0;
-            for (int j = 0; j < c->nparams; j++) {
-                size_t ix = twinc_check_idx(c, j, i);
-                double init = p_output(&k->params[j]) && p_active_in(par) ? NAN : 0.0;
-                pt->adjoint[ix] = pt->tangent[ix] = pt->fd[ix] = init;
-                pt->rho[ix] = pt->rho_tangent[ix] = init;
-                pt->fd_error[ix] = 0.0;
-                pt->rho_bound[ix] = c->opt.fd_rtol;
-            }
+        for (int t = 0; t < c->nslots; t++) {
+            pt->value[t] = c->out_pos[t] >= 0 ? NAN : 0.0;
+            pt->xdot[t] = pt->ybar[t] = 0.0;
+        }
+        for (size_t ix = 0; ix < nm; ix++) {
+            double init = ix + 1 < nm ? NAN : 0.0; /* the last entry stays 0 */
+            pt->adjoint[ix] = pt->tangent[ix] = pt->fd[ix] = init;
+            pt->rho[ix] = pt->rho_tangent[ix] = init;
+            pt->fd_error[ix] = 0.0;
+            pt->rho_bound[ix] = ix + 1 < nm ? c->opt.fd_rtol : 0.0;
         }
         /* Outputs the registry does not flag active have derivative 0. */
         for (int jo = 0; jo < c->nout; jo++) {
             int j = c->outputs[jo];
-            if (p_active_out(&k->params[j]))
+            if (p_active_out(&k->params[c->slot_param[j]]))
                 continue;
             for (int ii = 0; ii < c->nin; ii++) {
                 size_t ix = twinc_check_idx(c, j, c->inputs[ii]);
@@ -1101,14 +1314,14 @@ static void reset_points(twinc_check *c)
         }
         for (int jo = 0; jo < c->nout; jo++) {
             double u = 0.5 + twinc_check_uniform(&s);
-            if (p_active_out(&k->params[c->outputs[jo]]))
+            if (p_active_out(&k->params[c->slot_param[c->outputs[jo]]]))
                 pt->ybar[c->outputs[jo]] = twinc_check_uniform(&s) < 0.5 ? -u : u;
         }
         pt->dot_lhs = pt->dot_rhs = pt->dot_error = NAN;
         pt->max_rho = NAN;
         pt->consistency = 0.0;
         pt->nonsmooth = 0;
-        memset(pt->fd_kind, 0, (size_t)c->nparams * (size_t)c->nparams);
+        memset(pt->fd_kind, 0, nm);
         pt->status = TWINC_OK;
         pt->failed = NULL;
         pt->flags = 0;
@@ -1119,13 +1332,27 @@ static void reset_points(twinc_check *c)
 /* Do points p and q share every uniform parameter's value? */
 static int same_uniforms(const twinc_check *c, int p, int q)
 {
-    for (int i = 0; i < c->nparams; i++) {
-        if (!p_uniform(&c->kernel->params[i]))
+    for (int t = 0; t < c->nslots; t++) {
+        if (!p_uniform(&c->kernel->params[c->slot_param[t]]))
             continue;
-        if (memcmp(&c->points[p].x[i], &c->points[q].x[i], sizeof(double)) != 0 ||
-            c->points[p].ix[i] != c->points[q].ix[i])
+        if (memcmp(&c->points[p].x[t], &c->points[q].x[t], sizeof(double)) != 0 ||
+            c->points[p].ix[t] != c->points[q].ix[t])
             return 0;
     }
+    return 1;
+}
+
+/* Do point p's integers give the arrays the lengths the checker was made
+ * for (and fit their types)? */
+static int lengths_match(const twinc_check *c, int p, ptrdiff_t *len, long long *ixp)
+{
+    for (int i = 0; i < c->nparams; i++)
+        ixp[i] = c->points[p].ix[c->param_slot[i]];
+    if (twinc_check_array_lengths(c->kernel, ixp, len) != TWINC_OK)
+        return 0;
+    for (int i = 0; i < c->nparams; i++)
+        if (len[i] != c->length[i])
+            return 0;
     return 1;
 }
 
@@ -1180,12 +1407,15 @@ int twinc_check_run(twinc_check *c)
     if (!c)
         return TWINC_EINVAL;
     int first_error = TWINC_OK;
+    size_t np1 = (size_t)(c->nparams ? c->nparams : 1);
     int *group = malloc((size_t)c->npoints * sizeof(int));
     int *done = calloc((size_t)c->npoints, sizeof(int));
     double *abs_l = malloc((size_t)c->npoints * 2 * sizeof(double));
+    ptrdiff_t *len = malloc(np1 * sizeof *len);
+    long long *ixp = malloc(np1 * sizeof *ixp);
     Run R;
     int st = run_alloc(&R, c, c->npoints);
-    if (!group || !done || !abs_l)
+    if (!group || !done || !abs_l || !len || !ixp)
         st = TWINC_ENOMEM;
 
     reset_points(c);
@@ -1197,6 +1427,20 @@ int twinc_check_run(twinc_check *c)
             c->points[p].failed = "checker";
         }
         first_error = st;
+    }
+    /* Array lengths are fixed at create: a point whose integers give others
+     * cannot be evaluated. */
+    int has_arrays = 0;
+    for (int i = 0; i < c->nparams; i++)
+        has_arrays |= c->length[i] >= 0;
+    for (int p = 0; st == TWINC_OK && has_arrays && p < c->npoints; p++) {
+        if (lengths_match(c, p, len, ixp))
+            continue;
+        done[p] = 1;
+        c->points[p].status = TWINC_EINVAL;
+        c->points[p].failed = "checker";
+        if (first_error == TWINC_OK)
+            first_error = TWINC_EINVAL;
     }
 
     for (int p = 0; st == TWINC_OK && p < c->npoints; p++) {
@@ -1213,7 +1457,7 @@ int twinc_check_run(twinc_check *c)
         /* Uniform inputs share their direction within a batch. */
         for (int ii = 0; ii < c->nin; ii++) {
             int i = c->inputs[ii];
-            if (p_uniform(&c->kernel->params[i]))
+            if (p_uniform(&c->kernel->params[c->slot_param[i]]))
                 for (int g = 1; g < R.G; g++)
                     R.pt[g]->xdot[i] = R.pt[0]->xdot[i];
         }
@@ -1252,5 +1496,7 @@ int twinc_check_run(twinc_check *c)
     free(group);
     free(done);
     free(abs_l);
+    free(len);
+    free(ixp);
     return first_error;
 }

@@ -3,9 +3,13 @@
 # test_check_cli.sh — `twinc check` from the outside: exit statuses, the
 # report, the JSON, the usage errors.  Runs against the hand-written fixture
 # library (tests/fixtures/handtwin.c: hand_ok is right, hand_wrong_adjoint's
-# adjoint is wrong, hand_uniform has uniform parameters).
+# adjoint is wrong, hand_uniform has uniform parameters) and, for arrays,
+# tests/fixtures/handarray.c (hand_arr_ok, hand_arr_wrong whose last
+# element's adjoint is wrong, hand_arr_inout with an in/out array,
+# hand_arr_uniform with a uniform array).  Without LIBHANDARRAY.so the
+# script builds it from tests/fixtures/handarray.c with $CC (default cc).
 #
-# usage: tests/test_check_cli.sh TWINC LIBHANDTWIN.so [LIBNOREGISTRY.so]
+# usage: tests/test_check_cli.sh TWINC LIBHANDTWIN.so [LIBNOREGISTRY.so [LIBHANDARRAY.so]]
 #
 # Prints one line per failed test and "N passed, N failed"; exits 1 if any
 # test failed, 2 on bad arguments.
@@ -15,12 +19,13 @@
 set -u
 
 if [ $# -lt 2 ] || [ ! -x "$1" ] || [ ! -f "$2" ]; then
-    echo "usage: $0 TWINC LIBHANDTWIN.so [LIBNOREGISTRY.so]" >&2
+    echo "usage: $0 TWINC LIBHANDTWIN.so [LIBNOREGISTRY.so [LIBHANDARRAY.so]]" >&2
     exit 2
 fi
 TWINC=$1
 LIB=$2
 NOREG=${3:-}
+ARR=${4:-}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
@@ -28,6 +33,16 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/twinc-check-cli.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 OUT=$TMP/out
 ERR=$TMP/err
+
+if [ -z "$ARR" ]; then
+    SRC=$(cd "$(dirname "$0")/.." && pwd)
+    ARR=$TMP/libhandarray.so
+    if ! ${CC:-cc} -std=c99 -O2 -fPIC -shared -I"$SRC/runtime" "$SRC/tests/fixtures/handarray.c" \
+        -o "$ARR" -lm; then
+        echo "$0: cannot build $ARR from tests/fixtures/handarray.c" >&2
+        exit 2
+    fi
+fi
 
 passed=0
 failed=0
@@ -166,6 +181,59 @@ if [ -n "$NOREG" ]; then
     if run 2 "$NOREG" && grep -q "no twinc registry" "$ERR"; then ok; else
         fail "a library without twins says so (status $status)"; fi
 fi
+
+# ---- arrays ----
+
+if run 0 "$ARR" --kernel hand_arr_ok --kernel hand_arr_inout --kernel hand_arr_uniform --at n=3,m=2 &&
+    grep -q '^PASS hand_arr_ok: 4 of 4 points passed' "$OUT" &&
+    grep -q '^PASS hand_arr_inout: 4 of 4 points passed' "$OUT" &&
+    grep -q '^PASS hand_arr_uniform: 4 of 4 points passed' "$OUT" &&
+    grep -q '^hand_arr_ok (handarray.c:40): active inputs s a\[0..2\]; outputs return$' "$OUT" &&
+    grep -q '^hand_arr_inout (handarray.c:58): active inputs x v\[0..2\]; outputs v\[0..2\]$' "$OUT" &&
+    grep -q '^      a\[2\]  ' "$OUT" && grep -q '^    d v\[2\] / d ' "$OUT" &&
+    grep -q '^    v\[1\] = ' "$OUT"; then ok; else
+    fail "array kernels pass, reported element by element (status $status)"; fi
+
+if run 1 "$ARR" --kernel hand_arr_wrong --at n=4 --points 2 && grep -q '^FAIL hand_arr_wrong' "$OUT" &&
+    grep -q 'FAIL: d return / d a\[3\]: the adjoint gives' "$OUT" &&
+    ! grep -q 'FAIL: d return / d a\[[012]\]' "$OUT"; then ok; else
+    fail "a wrong adjoint of one element names that element (status $status)"; fi
+
+if run 0 "$ARR" --kernel hand_arr_ok --at n=3,a=0.25:0.5:0.75,w=2 --at 'a[1]=1.5' --points 1 &&
+    grep -q 'point 0: s=1 n=3 a=0.25:1.5:0.75 w=2:2:2$' "$OUT"; then ok; else
+    fail "--at sets arrays: one value, a list, an element; later wins (status $status)"; fi
+
+if run 0 "$ARR" --kernel hand_arr_inout --at x=1.5,n=3,v=0.5:0.25:2 --points 3 --json &&
+    json 'd[0]["inputs"] == {"x": 1.5, "n": 3, "v[0]": 0.5, "v[1]": 0.25, "v[2]": 2.0}' &&
+    json 'd[0]["lengths"] == {"v": 3}' &&
+    json 'set(d[0]["values"]) == {"v[0]", "v[1]", "v[2]"} and abs(d[0]["values"]["v[2]"] - 3.0625) < 1e-14' &&
+    json 'abs(d[0]["adjoint"]["v[2]"]["v[1]"] - 0.5) < 1e-14 and d[0]["adjoint"]["v[2]"]["v[0]"] == 0' &&
+    json 'abs(d[0]["fd"]["v[1]"]["x"] - 0.25) < 1e-8 and d[0]["rho"]["v[0]"]["v[0]"] < 1e-6' &&
+    json 'len({d[1]["inputs"]["v[%d]" % i] / d[0]["inputs"]["v[%d]" % i] for i in range(3)}) == 3' &&
+    json 'all(o["inputs"]["n"] == 3 and o["pass"] for o in d)'; then ok; else
+    fail "--json: array elements keyed x[3], lengths, random points move each element"; fi
+
+if run 0 "$ARR" --kernel hand_arr_ok --kernel hand_arr_inout --kernel hand_arr_uniform --at n=2,m=3 \
+    --lane-stride 2 --element-stride 3 && run 2 "$ARR" --element-stride 0; then ok; else
+    fail "--element-stride passes strided elements (status $status)"; fi
+
+if run 2 "$ARR" --kernel hand_arr_ok --at n=3,a=1:2 && grep -q 'a=1:2: 2 values, but a of hand_arr_ok has 3 elements' "$ERR" &&
+    [ ! -s "$OUT" ]; then ok; else
+    fail "--at: a list of the wrong length is a usage error (status $status)"; fi
+
+if run 2 "$ARR" --kernel hand_arr_ok --at 'a[3]=1' --at n=3 && grep -q 'a\[3\]: a of hand_arr_ok has 3 elements' "$ERR" &&
+    run 2 "$ARR" --kernel hand_arr_ok --at 's[0]=1' && grep -q 's is not an array' "$ERR" &&
+    run 2 "$ARR" --kernel hand_arr_ok --at s=1:2 && grep -q 's is not an array' "$ERR" &&
+    run 2 "$ARR" --kernel hand_arr_ok --at a=1:x && grep -q 'not a double or a list' "$ERR" &&
+    run 2 "$ARR" --kernel hand_arr_ok --at 'a[-1]=1' && grep -q 'NAME\[INDEX\]=VALUE' "$ERR"; then ok; else
+    fail "--at: bad indices and lists are usage errors (status $status)"; fi
+
+if run 2 "$ARR" --kernel hand_arr_uniform --at z=1 && grep -q "its inputs are: x, m, c\[m + 1\]" "$ERR"
+then ok; else fail "--at: the inputs listed show array lengths (status $status)"; fi
+
+if run 0 --help && grep -q 'x=0.1:0.2:0.3' "$OUT" && grep -q 'x\[2\]=0.7' "$OUT" &&
+    grep -q -- '--element-stride E' "$OUT"; then ok; else
+    fail "--help documents the array syntax (status $status)"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

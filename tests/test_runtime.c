@@ -12,6 +12,9 @@
  *   libtworegs.so    handtwin.c duptwin.c
  *                      -DDUPTWIN_KERNEL='"dup_triple"'  two registries, 4 kernels
  *
+ * The array kernels of tests/fixtures/handarray.c are compiled into this file
+ * (HANDARRAY_EMBED), so they need no library of their own here.
+ *
  * The first two are named by the environment variables TWINC_HANDTWIN and
  * TWINC_NOREG; all are looked for in TWINC_FIXTURE_DIR, else in the directory
  * of TWINC_HANDTWIN, else in the compile-time TWINC_FIXTURE_DIR ("build/tests").
@@ -32,6 +35,10 @@
 
 #include "twinc.h"
 #include "twinc_check.h"
+
+/* Kernels with array parameters, hand-written (no generator), compiled in. */
+#define HANDARRAY_EMBED
+#include "fixtures/handarray.c"
 
 #ifndef TWINC_FIXTURE_DIR
 #define TWINC_FIXTURE_DIR "build/tests"
@@ -818,18 +825,10 @@ END_TEST
 
 /* ---- gradcheck.c: the API's edges ---- */
 
-START_TEST(test_gradcheck_create_refuses_arrays_and_bad_counts)
+START_TEST(test_gradcheck_create_refuses_bad_counts)
 {
     const twinc_kernel *ok = kernel("hand_ok");
-    twinc_param params[5];
-    memcpy(params, ok->params, sizeof params);
-    params[0].length = "n";
     twinc_kernel k = *ok;
-    k.params = params;
-    ck_assert_ptr_null(twinc_check_create(&k, 2, err, sizeof err));
-    ck_assert_msg(strstr(err, "array") && strstr(err, "'x'"), "message: %s", err);
-
-    k = *ok;
     k.adjoint = NULL;
     ck_assert_ptr_null(twinc_check_create(&k, 2, err, sizeof err));
     ck_assert_msg(strstr(err, "no adjoint twin") != NULL, "message: %s", err);
@@ -887,6 +886,354 @@ START_TEST(test_gradcheck_runs_again_after_changes)
 }
 END_TEST
 
+/* ---- gradcheck.c: array parameters (tests/fixtures/handarray.c, compiled in) ---- */
+
+/* hand_arr_ok(s, n, a[n], w[n]) passive(w) at n = 3. */
+static twinc_check *check_arr(int which, long long n, int npoints)
+{
+    const twinc_kernel *k = &handarray_kernels[which];
+    long long ix[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    for (int i = 0; i < k->nparams; i++)
+        if (k->params[i].type == TWINC_T_INT)
+            ix[i] = n;
+    twinc_check *c = twinc_check_create_at(k, npoints, ix, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    return c;
+}
+
+START_TEST(test_gradcheck_array_inputs_are_checked_element_by_element)
+{
+    twinc_check *c = check_arr(0, 3, 5); /* s n a[3] w[3] return */
+    const int S = 0, N = 1, A = 2, W = 3, RET = 4;
+    ck_assert_int_eq(c->nslots, 9);
+    ck_assert_int_eq(c->length[A], 3);
+    ck_assert_int_eq(c->length[W], 3);
+    ck_assert_int_eq(c->length[S], -1);
+    ck_assert_int_eq(c->nin, 4);  /* s a[0] a[1] a[2]; w is passive */
+    ck_assert_int_eq(c->nout, 1); /* return */
+    int a0 = twinc_check_slot(c, A, 0), w0 = twinc_check_slot(c, W, 0);
+    int ret = twinc_check_slot(c, RET, 0);
+    ck_assert_int_eq(a0, 2);
+    ck_assert_int_eq(twinc_check_slot(c, A, 3), -1);
+    ck_assert_int_eq(twinc_check_slot(c, S, 1), -1);
+    ck_assert_int_eq(c->slot_param[a0 + 2], A);
+    ck_assert_int_eq(c->slot_elem[a0 + 2], 2);
+    ck_assert_int_eq(c->slot_elem[ret], -1);
+    char name[32];
+    ck_assert_str_eq(twinc_check_slot_name(c, a0 + 2, name, sizeof name), "a[2]");
+    ck_assert_str_eq(twinc_check_slot_name(c, ret, name, sizeof name), "return");
+    ck_assert_int_eq(c->points[0].ix[twinc_check_slot(c, N, 0)], 3);
+    /* the base point: s = 0.7, a = 0.2 0.9 -1.3, w = 2 (every element) */
+    ck_assert_int_eq(twinc_check_set(c, 0, S, 0.7), TWINC_OK);
+    ck_assert_int_eq(twinc_check_set(c, 0, W, 2.0), TWINC_OK);
+    ck_assert_double_eq(c->points[0].x[w0 + 2], 2.0);
+    c->points[0].x[a0] = 0.2;
+    c->points[0].x[a0 + 1] = 0.9;
+    c->points[0].x[a0 + 2] = -1.3;
+    twinc_check_randomize(c, 0, 5, 0.2);
+    ck_assert_double_ne(c->points[1].x[a0], c->points[2].x[a0]);
+    ck_assert_double_ne(c->points[1].x[a0], c->points[1].x[a0 + 1] * 0.2 / 0.9);
+    ck_assert_double_ne(c->points[1].x[w0], c->points[1].x[w0 + 1]); /* passive too */
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert_msg(c->pass, "max rho %g, dot %g, consistency %g", c->max_rho, c->max_dot_error,
+                  c->max_consistency);
+    for (int p = 0; p < c->npoints; p++) {
+        const twinc_check_point *pt = &c->points[p];
+        double s = pt->x[S], q = 0.0, t = 0.0;
+        for (int e = 0; e < 3; e++) {
+            double a = pt->x[a0 + e], w = pt->x[w0 + e];
+            q += w * a * a;
+            t += sin(a);
+            ck_assert_double_eq_tol(pt->adjoint[twinc_check_idx(c, ret, a0 + e)],
+                                    2 * s * w * a + cos(a), 1e-13);
+            ck_assert_double_eq_tol(pt->tangent[twinc_check_idx(c, ret, a0 + e)],
+                                    2 * s * w * a + cos(a), 1e-13);
+            ck_assert_double_eq_tol(pt->fd[twinc_check_idx(c, ret, a0 + e)],
+                                    2 * s * w * a + cos(a), 1e-8);
+            /* passive w: the entry that is always 0 */
+            ck_assert_uint_eq(twinc_check_idx(c, ret, w0 + e), (size_t)(c->nout * c->nin));
+            ck_assert_double_eq(pt->adjoint[twinc_check_idx(c, ret, w0 + e)], 0.0);
+        }
+        ck_assert_double_eq_tol(pt->value[ret], s * q + t, 1e-13);
+        ck_assert_double_eq_tol(pt->adjoint[twinc_check_idx(c, ret, S)], q, 1e-13);
+        ck_assert_double_ne(pt->dot_lhs, 0.0);
+    }
+    twinc_check_destroy(c);
+}
+END_TEST
+
+START_TEST(test_gradcheck_array_wrong_element_is_named)
+{
+    twinc_check *c = check_arr(1, 4, 3); /* n a[4] return; a[3]'s adjoint is wrong */
+    twinc_check_randomize(c, 0, 2, 0.2);
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(!c->pass);
+    int a0 = twinc_check_slot(c, 1, 0), ret = twinc_check_slot(c, 2, 0);
+    for (int p = 0; p < c->npoints; p++) {
+        const twinc_check_point *pt = &c->points[p];
+        ck_assert(pt->flags & TWINC_CHECK_F_ADJOINT);
+        ck_assert(pt->flags & TWINC_CHECK_F_DOT);
+        ck_assert(!(pt->flags & TWINC_CHECK_F_TANGENT));
+        for (int e = 0; e < 3; e++)
+            ck_assert_double_lt(pt->rho[twinc_check_idx(c, ret, a0 + e)], 1e-8);
+        /* a^2/4 instead of 3 a^2/4: rho = 2/4 / max(1, 4/4 a^2) = 1/2 at a = 1 */
+        ck_assert_double_gt(pt->rho[twinc_check_idx(c, ret, a0 + 3)], 0.1);
+    }
+    twinc_check_destroy(c);
+}
+END_TEST
+
+/* v[i] = v[i] x + v[i-1]^2 (i = n-1 .. 1), v[0] = v[0] x: finals against initials. */
+static void expect_inout_derivatives(const twinc_check *c)
+{
+    const int X = 0, V = 2;
+    int v0 = twinc_check_slot(c, V, 0), n = c->length[V];
+    ck_assert_int_eq(n, 3);
+    for (int p = 0; p < c->npoints; p++) {
+        const twinc_check_point *pt = &c->points[p];
+        double x = pt->x[X];
+        for (int i = 0; i < n; i++) {
+            double vi = pt->x[v0 + i], prev = i ? pt->x[v0 + i - 1] : 0.0;
+            ck_assert_double_eq_tol(pt->value[v0 + i], vi * x + prev * prev, 1e-13);
+            ck_assert_double_eq_tol(pt->adjoint[twinc_check_idx(c, v0 + i, X)], vi, 1e-13);
+            for (int j = 0; j < n; j++) {
+                double want = j == i ? x : j == i - 1 ? 2 * prev : 0.0;
+                ck_assert_double_eq_tol(pt->adjoint[twinc_check_idx(c, v0 + i, v0 + j)], want,
+                                        1e-13);
+                ck_assert_double_eq_tol(pt->tangent[twinc_check_idx(c, v0 + i, v0 + j)], want,
+                                        1e-13);
+            }
+        }
+    }
+}
+
+START_TEST(test_gradcheck_inout_array_initial_values_in_final_values_out)
+{
+    twinc_check *c = check_arr(2, 3, 4); /* x n v[3] */
+    const int X = 0, V = 2;
+    int v0 = twinc_check_slot(c, V, 0);
+    ck_assert_int_eq(c->nin, 4);  /* x, initial v[0..2] */
+    ck_assert_int_eq(c->nout, 3); /* final v[0..2] */
+    ck_assert_int_eq(c->inputs[1], v0);
+    ck_assert_int_eq(c->outputs[0], v0);
+    ck_assert_int_eq(twinc_check_set(c, 0, V, 0.5), TWINC_OK); /* initial values */
+    c->points[0].x[v0 + 2] = -0.75;
+    c->points[0].x[X] = 1.5;
+    twinc_check_randomize(c, 0, 3, 0.2);
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert_msg(c->pass, "max rho %g, dot %g, consistency %g", c->max_rho, c->max_dot_error,
+                  c->max_consistency);
+    ck_assert_double_eq(c->points[0].x[v0 + 2], -0.75); /* the inputs stay the inputs */
+    expect_inout_derivatives(c);
+    /* and again with gaps between lanes and between elements */
+    c->opt.lane_stride = 3;
+    c->opt.element_stride = 2;
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(c->pass);
+    expect_inout_derivatives(c);
+    twinc_check_destroy(c);
+}
+END_TEST
+
+START_TEST(test_gradcheck_uniform_array_is_shared_and_its_adjoint_summed)
+{
+    twinc_check *c = check_arr(3, 2, 5); /* x m c[m + 1] return, uniform(c) */
+    const int X = 0, C = 2;
+    int c0 = twinc_check_slot(c, C, 0), ret = twinc_check_slot(c, 3, 0);
+    ck_assert_int_eq(c->length[C], 3);
+    c->points[0].x[c0] = 0.5;
+    c->points[0].x[c0 + 1] = -1.0;
+    c->points[0].x[c0 + 2] = 2.0;
+    twinc_check_randomize(c, 0, 4, 0.2);
+    for (int p = 1; p < c->npoints; p++) /* uniform: not moved */
+        ck_assert_double_eq(c->points[p].x[c0 + 1], -1.0);
+    c->points[3].x[c0 + 1] = 0.25; /* another batch */
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert_msg(c->pass, "max rho %g, dot %g, consistency %g", c->max_rho, c->max_dot_error,
+                  c->max_consistency);
+    for (int p = 0; p < c->npoints; p++) {
+        const twinc_check_point *pt = &c->points[p];
+        double x = pt->x[X];
+        for (int e = 0; e < 3; e++)
+            ck_assert_double_eq_tol(pt->adjoint[twinc_check_idx(c, ret, c0 + e)], pow(x, e),
+                                    1e-13);
+        ck_assert_double_eq_tol(pt->adjoint[twinc_check_idx(c, ret, X)],
+                                pt->x[c0 + 1] + 2 * pt->x[c0 + 2] * x, 1e-13);
+    }
+    twinc_check_destroy(c);
+}
+END_TEST
+
+START_TEST(test_gradcheck_array_lengths_are_fixed_at_create)
+{
+    const twinc_kernel *k = &handarray_kernels[0];
+    ptrdiff_t len[5];
+    long long ix[5] = {0, 4, 0, 0, 0};
+    ck_assert_int_eq(twinc_check_array_lengths(k, ix, len), TWINC_OK);
+    ck_assert_int_eq(len[2], 4);
+    ck_assert_int_eq(len[3], 4);
+    ck_assert_int_eq(len[0], -1);
+    ix[1] = -5; /* a negative length is no elements */
+    ck_assert_int_eq(twinc_check_array_lengths(k, ix, len), TWINC_OK);
+    ck_assert_int_eq(len[2], 0);
+    ix[1] = 1LL << 40; /* n is a C int */
+    ck_assert_int_eq(twinc_check_array_lengths(k, ix, len), TWINC_EINVAL);
+    ck_assert_ptr_null(twinc_check_create_at(k, 2, ix, err, sizeof err));
+    ck_assert_msg(strstr(err, "out of the range") != NULL, "message: %s", err);
+    ix[1] = TWINC_CHECK_MAX_ELEMS; /* a and w: twice the most elements */
+    ck_assert_ptr_null(twinc_check_create_at(k, 2, ix, err, sizeof err));
+    ck_assert_msg(strstr(err, "at most") && strstr(err, "a has"), "message: %s", err);
+    /* no integers given: every one is 1 */
+    twinc_check *c = twinc_check_create(k, 3, err, sizeof err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->length[2], 1);
+    twinc_check_destroy(c);
+
+    c = check_arr(0, 2, 3);
+    c->points[1].ix[twinc_check_slot(c, 1, 0)] = 3; /* other lengths: refused */
+    ck_assert_int_eq(twinc_check_run(c), TWINC_EINVAL);
+    ck_assert_int_eq(c->points[1].status, TWINC_EINVAL);
+    ck_assert_str_eq(c->points[1].failed, "checker");
+    ck_assert(c->points[0].pass && c->points[2].pass);
+    ck_assert_int_eq(c->npassed, 2);
+    twinc_check_destroy(c);
+
+    c = check_arr(0, 0, 2); /* n = 0: no elements, s still checked */
+    ck_assert_int_eq(c->nin, 1);
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(c->pass);
+    twinc_check_destroy(c);
+}
+END_TEST
+
+/* Wrapped array twins, each with one thing broken. */
+static const twinc_kernel *base_arr, *base_inout;
+
+/* Reads elements as if the element stride were 1. */
+static int es_blind_primal(size_t n, const twinc_arg *val, twinc_workspace *ws)
+{
+    twinc_arg copy[5];
+    memcpy(copy, val, sizeof copy);
+    copy[2].es = copy[3].es = 1;
+    return base_arr->primal(n, copy, ws);
+}
+
+/* Adds the adjoint of the initial values to the seed instead of
+ * overwriting the seed with it. */
+static int inout_adding_adjoint(size_t n, const twinc_arg *val, const twinc_arg *bar,
+                                twinc_workspace *ws)
+{
+    double seeds[4096];
+    size_t cnt = 0;
+    for (size_t l = 0; l < n; l++)
+        for (int e = 0; e < HA_I(val[AI_N], l) && cnt < 4096; e++)
+            seeds[cnt++] = bar[AI_V].p ? HA_E(bar[AI_V], l, e) : 0.0;
+    int st = base_inout->adjoint(n, val, bar, ws);
+    cnt = 0;
+    for (size_t l = 0; l < n; l++)
+        for (int e = 0; e < HA_I(val[AI_N], l) && cnt < 4096; e++)
+            if (bar[AI_V].p)
+                HA_E(bar[AI_V], l, e) += seeds[cnt++];
+    return st;
+}
+
+/* Reads a[-1] (an index off by one, as x[n - 1] with n = 0 would be) and
+ * writes return[-1]: the checker's buffers are padded with NaN, so lane 0
+ * sees a NaN and nothing of the checker's is overwritten. */
+static int off_by_one_primal(size_t n, const twinc_arg *val, twinc_workspace *ws)
+{
+    int st = base_arr->primal(n, val, ws);
+    for (size_t l = 0; l < n; l++)
+        HA_D(val[AO_RET], l) += 0.0 * HA_E(val[AO_A], l, -1);
+    if (n > 0)
+        HA_D(val[AO_RET], -1) = 42.0;
+    return st;
+}
+
+/* Writes the final values of the in/out array only in lane 0. */
+static int inout_lazy_primal(size_t n, const twinc_arg *val, twinc_workspace *ws)
+{
+    return base_inout->primal(n ? 1 : 0, val, ws);
+}
+
+START_TEST(test_gradcheck_catches_broken_array_twins)
+{
+    base_arr = &handarray_kernels[0];
+    base_inout = &handarray_kernels[2];
+    twinc_kernel k = *base_arr;
+    k.primal = es_blind_primal;
+    long long ix[5] = {1, 3, 1, 1, 1};
+    twinc_check *c = twinc_check_create_at(&k, 3, ix, err, sizeof err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(c->pass); /* element stride 1: nothing to see */
+    c->opt.element_stride = 2;
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(!c->pass); /* it reads the NaN between the elements */
+    ck_assert(c->points[0].flags & (TWINC_CHECK_F_NONFINITE | TWINC_CHECK_F_CONSISTENCY));
+    twinc_check_destroy(c);
+
+    k = *base_arr;
+    k.primal = off_by_one_primal;
+    c = twinc_check_create_at(&k, 3, ix, err, sizeof err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(!c->points[0].pass);
+    ck_assert(c->points[0].flags & TWINC_CHECK_F_NONFINITE);
+    twinc_check_destroy(c);
+
+    k = *base_inout;
+    k.adjoint = inout_adding_adjoint;
+    c = twinc_check_create_at(&k, 3, ix, err, sizeof err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(!c->pass);
+    for (int p = 0; p < c->npoints; p++)
+        ck_assert(c->points[p].flags & TWINC_CHECK_F_ADJOINT);
+    twinc_check_destroy(c);
+
+    k = *base_inout;
+    k.primal = inout_lazy_primal;
+    c = twinc_check_create_at(&k, 3, ix, err, sizeof err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(twinc_check_run(c), TWINC_OK);
+    ck_assert(!c->pass); /* points 1 and 2 keep their initial values: wrong */
+    twinc_check_destroy(c);
+}
+END_TEST
+
+START_TEST(test_gradcheck_refuses_malformed_arrays)
+{
+    const twinc_kernel *ok = kernel("hand_ok");
+    twinc_param params[5];
+    twinc_kernel k = *ok;
+    k.params = params;
+
+    memcpy(params, ok->params, sizeof params);
+    params[0].length = "n"; /* an array without a length function */
+    ck_assert_ptr_null(twinc_check_create(&k, 2, err, sizeof err));
+    ck_assert_msg(strstr(err, "array") && strstr(err, "'x'") && strstr(err, "length function"),
+                  "message: %s", err);
+
+    memcpy(params, ok->params, sizeof params);
+    params[2].length = "k"; /* an array of ints */
+    params[2].len = ao_len;
+    ck_assert_ptr_null(twinc_check_create(&k, 2, err, sizeof err));
+    ck_assert_msg(strstr(err, "'k'") && strstr(err, "not of doubles"), "message: %s", err);
+
+    memcpy(params, ok->params, sizeof params);
+    params[3].length = "k"; /* an output array */
+    params[3].len = ao_len;
+    ck_assert_ptr_null(twinc_check_create(&k, 2, err, sizeof err));
+    ck_assert_msg(strstr(err, "output 'out'") != NULL, "message: %s", err);
+
+    memcpy(params, ok->params, sizeof params);
+    params[1].role = TWINC_ROLE_INOUT; /* a scalar in/out */
+    ck_assert_ptr_null(twinc_check_create(&k, 2, err, sizeof err));
+    ck_assert_msg(strstr(err, "in/out parameter 'y'") != NULL, "message: %s", err);
+}
+END_TEST
+
 Suite *make_runtime_suite(void)
 {
     Suite *s = suite_create("runtime");
@@ -931,10 +1278,21 @@ Suite *make_runtime_suite(void)
     tcase_add_test(tg, test_gradcheck_steep_smooth_function_is_not_a_kink);
     tcase_add_test(tg, test_gradcheck_noisy_function_gets_a_wider_bound);
     tcase_add_test(tg, test_gradcheck_noisy_function_with_wrong_derivative_fails);
-    tcase_add_test(tg, test_gradcheck_create_refuses_arrays_and_bad_counts);
+    tcase_add_test(tg, test_gradcheck_create_refuses_bad_counts);
     tcase_add_test(tg, test_gradcheck_set_by_name_checks_types);
     tcase_add_test(tg, test_gradcheck_integer_out_of_range_is_einval);
     tcase_add_test(tg, test_gradcheck_runs_again_after_changes);
     suite_add_tcase(s, tg);
+
+    TCase *ta = tcase_create("gradcheck_arrays");
+    tcase_add_checked_fixture(ta, open_hand, close_hand);
+    tcase_add_test(ta, test_gradcheck_array_inputs_are_checked_element_by_element);
+    tcase_add_test(ta, test_gradcheck_array_wrong_element_is_named);
+    tcase_add_test(ta, test_gradcheck_inout_array_initial_values_in_final_values_out);
+    tcase_add_test(ta, test_gradcheck_uniform_array_is_shared_and_its_adjoint_summed);
+    tcase_add_test(ta, test_gradcheck_array_lengths_are_fixed_at_create);
+    tcase_add_test(ta, test_gradcheck_catches_broken_array_twins);
+    tcase_add_test(ta, test_gradcheck_refuses_malformed_arrays);
+    suite_add_tcase(s, ta);
     return s;
 }
