@@ -8,15 +8,22 @@
  * n = 0, 1, 7 and 1000 lanes and several argument layouts per n:
  *
  *   - the batched primal equals the user's scalar function (the registry's
- *     `reference` entry) bit for bit, lane by lane, for every output;
+ *     `reference` entry) bit for bit, lane by lane, for every output and
+ *     every final element of an in/out array, and writes into no input;
  *   - the tangent and adjoint twins return the same values, bit for bit;
  *   - every adjoint partial agrees with a central finite difference of the
- *     primal:  |a - b| / max(1, |a| + |b|) <= 1e-6;
- *   - the tangent and adjoint agree in the dot-product test, per lane:
+ *     primal:  |a - b| / max(1, |a| + |b|) <= 1e-6 — per element for arrays:
+ *     each element of an active input array and each initial element of an
+ *     in/out array is an input, each final element of an in/out array an
+ *     output;
+ *   - the tangent and adjoint agree in the dot-product test, per lane, over
+ *     all those elements:
  *     |<ydot, ybar> - <xdot, xbar>| / max(sum |terms|, floor) <= 1e-12
  *     (sum |terms| >= |l| + |r|; the floor is explained at the check);
  *   - adjoints accumulate with += and are summed over lanes when the
- *     accumulator has lane stride 0;
+ *     accumulator has lane stride 0 (element by element for a shared
+ *     array's accumulator); in/out adjoints are overwritten, the same in
+ *     every layout;
  *   - with n = 0 a twin returns TWINC_OK and touches nothing, even given
  *     NULL pointers;
  *   - a uniform parameter given a lane stride is refused (TWINC_EUNIFORM).
@@ -25,13 +32,20 @@
  * stride 0) when (i + trial) % 3 == 0, all inputs are shared in one trial
  * and none in another, some trials use lane stride 2 (the gaps are poisoned
  * with NaN for inputs and checked for outputs); uniform parameters are always
- * shared.  Doubles are drawn from [0.5, 1.5] but never within 1e-4 of 0.5,
- * 0.75, 1.0, 1.25 or 1.5 — the corpus puts every branch point and int
- * conversion step of an active input there (see tests/corpus/branches.c), so
- * neither a sample nor a finite-difference step (1e-6) straddles a kink.
- * Integers are drawn from 1..4.  All random numbers come from splitmix64
- * seeded by the kernel name, n and trial, so a failure reproduces exactly
- * (TWINC_CORPUS_SEED=N picks other streams, to explore).
+ * shared.  Arrays (twinc_param.length != NULL; element k of lane l at
+ * p[l*ls + k*es]) come lane after lane (ls = longest length, es = 1),
+ * interleaved (ls = 1, es = n), both with a gap after every element (es =
+ * 2) or lane, or shared (ls = 0, es 1 or 2) — derivative companions in
+ * other layouts than their values.  In/out arrays are never shared (each
+ * lane overwrites its own) and are re-initialised before every call.
+ * Doubles, array elements included, are drawn from [0.5, 1.5] but never
+ * within 1e-4 of 0.5, 0.75, 1.0, 1.25 or 1.5 — the corpus puts every branch
+ * point and int conversion step of an active input there (see
+ * tests/corpus/branches.c), so neither a sample nor a finite-difference step
+ * (1e-6) straddles a kink.  Integers are drawn from 1..4; array lengths come
+ * from them through the registry's len().  All random numbers come from
+ * splitmix64 seeded by the kernel name, n and trial, so a failure reproduces
+ * exactly (TWINC_CORPUS_SEED=N picks other streams, to explore).
  *
  * This file depends only on runtime/twinc.h (types and constants) and dlopen,
  * not on libtwinc, so it stays independent of the code under test.
@@ -58,7 +72,8 @@ enum {
     MAXLIBS = 256,
     GUARD = 4,      /* sentinel elements after every output buffer */
     NTRIALS = 6,    /* argument layouts per lane count */
-    FD_SAMPLES = 64 /* lanes checked against finite differences when n > 7 */
+    FD_SAMPLES = 64, /* lanes checked against finite differences when n > 7 */
+    MAXLEN = 1 << 16 /* elements of an array in one lane */
 };
 
 static const size_t LANE_COUNTS[] = {0, 1, 7, 1000};
@@ -256,14 +271,53 @@ static const char *type_name(twinc_type t)
     return "?";
 }
 
+/* Scalar outputs: `double *` and the return value (written only). */
 static int is_output(const twinc_param *p)
 {
     return p->role == TWINC_ROLE_OUT || p->role == TWINC_ROLE_RET;
 }
 
+/* `double v[n]`: initial values in, final values out, in place. */
+static int is_inout(const twinc_param *p)
+{
+    return p->role == TWINC_ROLE_INOUT;
+}
+
+static int is_array(const twinc_param *p)
+{
+    return p->length != NULL;
+}
+
+/* An active input whose adjoint companion accumulates (+=): scalar or array. */
 static int is_active_input(const twinc_param *p)
 {
     return p->role == TWINC_ROLE_IN && p->type == TWINC_T_DOUBLE && (p->flags & TWINC_PARAM_ACTIVE);
+}
+
+/* Derivatives with respect to the parameter's (initial) values exist: the
+ * tangent reads a direction, the adjoint gives the adjoint. */
+static int has_d_in(const twinc_param *p)
+{
+    return is_active_input(p) || (is_inout(p) && (p->flags & TWINC_PARAM_ACTIVE));
+}
+
+/* Derivatives of the parameter's (final) values exist: the tangent writes
+ * them, the adjoint reads a seed. */
+static int has_d_out(const twinc_param *p)
+{
+    return is_output(p) || (is_inout(p) && (p->flags & TWINC_PARAM_ACTIVE));
+}
+
+/* Values the twins write: scalar outputs and the final values of in/out arrays. */
+static int writes_value(const twinc_param *p)
+{
+    return is_output(p) || is_inout(p);
+}
+
+/* Doubles the harness draws from the domain: inputs and in/out initial values. */
+static int is_double_input(const twinc_param *p)
+{
+    return (p->role == TWINC_ROLE_IN || is_inout(p)) && p->type == TWINC_T_DOUBLE;
 }
 
 static int is_uniform(const twinc_param *p)
@@ -284,9 +338,15 @@ static double *dptr(twinc_arg a, size_t lane)
     return (double *)a.p + (ptrdiff_t)lane * a.ls;
 }
 
-static double dget(twinc_arg a, size_t lane)
+/* Element k of lane `lane` (k = 0 for scalars, whose es is 0). */
+static double *eptr(twinc_arg a, size_t lane, ptrdiff_t k)
 {
-    return *dptr(a, lane);
+    return (double *)a.p + (ptrdiff_t)lane * a.ls + k * a.es;
+}
+
+static double eget(twinc_arg a, size_t lane, ptrdiff_t k)
+{
+    return *eptr(a, lane, k);
 }
 
 static int same_bits(double a, double b)
@@ -311,14 +371,56 @@ static double rho(double a, double b, double floor)
 
 /* A Case holds the values (val) of every parameter for n lanes under the
  * layout of one trial.  Inputs get random values; outputs get sentinel-filled
- * buffers (plus GUARD sentinels past the end) that checks can inspect. */
+ * buffers (plus GUARD sentinels past the end) that checks can inspect.
+ *
+ * Arrays: len[i][l] is the element count of array i in lane l, from the
+ * registry's len() over the integer arguments; maxlen[i] the largest.  A
+ * per-lane array (lane stride != 0) holds lane l's own len[i][l] elements;
+ * a shared one (lane stride 0) holds maxlen[i], lane l reading the first
+ * len[i][l] of them.  Slots that are no lane's element hold NaN in inputs
+ * and SENTINEL in everything a twin may write (in/out arrays, derivative
+ * companions), and the latter are checked to stay so.
+ *
+ * init[i] is a pristine copy of every double input.  Twins overwrite in/out
+ * arrays, so val[i] of an in/out array is refreshed from init[i] (a new
+ * copy) before every call: case_fresh_outputs, case_refresh_inout. */
 typedef struct Case {
     const Lib *L;
     const twinc_kernel *k;
     size_t n;
     int trial;
     twinc_arg val[MAXP];
+    twinc_arg init[MAXP];
+    ptrdiff_t *len[MAXP];   /* arrays: n entries; scalars: NULL */
+    ptrdiff_t maxlen[MAXP]; /* arrays: max over lanes (0 when n = 0); scalars: 1 */
 } Case;
+
+/* Elements of parameter i in a lane: len for arrays, 1 for scalars. */
+static ptrdiff_t nel(const Case *c, int i, size_t lane)
+{
+    return c->len[i] ? c->len[i][lane] : 1;
+}
+
+/* Lanes of buffer a that hold their own elements (1 when shared), and the
+ * elements such a lane holds. */
+static size_t buf_lanes(const Case *c, twinc_arg a)
+{
+    return c->n == 0 ? 0 : a.ls == 0 ? 1 : c->n;
+}
+
+static ptrdiff_t buf_elems(const Case *c, int i, twinc_arg a, size_t lane)
+{
+    return a.ls == 0 ? c->maxlen[i] : nel(c, i, lane);
+}
+
+/* Doubles a buffer of parameter i with a's strides spans, GUARD included. */
+static size_t span(const Case *c, int i, twinc_arg a)
+{
+    size_t e = 1;
+    if (c->n > 0 && c->maxlen[i] > 0)
+        e = (c->n - 1) * (size_t)a.ls + (size_t)(c->maxlen[i] - 1) * (size_t)a.es + 1;
+    return e + GUARD;
+}
 
 /* Lane stride of input i in a trial. */
 static ptrdiff_t input_stride(const twinc_param *p, int i, int trial)
@@ -339,6 +441,57 @@ static ptrdiff_t output_stride(int trial)
     return trial == 2 || trial == 3 ? 2 : 1;
 }
 
+typedef struct Lay {
+    ptrdiff_t ls, es;
+} Lay;
+
+/* Per-lane layouts of array i, by variant: lane after lane (array of
+ * structures), element after element with the lanes interleaved (structure
+ * of arrays), and both with a gap after every element and lane. */
+static Lay lay_array(const Case *c, int i, int variant)
+{
+    ptrdiff_t m = c->maxlen[i] > 0 ? c->maxlen[i] : 1, n = c->n ? (ptrdiff_t)c->n : 1;
+    switch (variant % 4) {
+    case 0: return (Lay){m, 1};
+    case 1: return (Lay){1, n};
+    case 2: return (Lay){2 * m + 1, 2};
+    default: return (Lay){2, 2 * n + 1};
+    }
+}
+
+/* One array for all lanes, dense or with gaps. */
+static Lay lay_shared(int variant)
+{
+    return (Lay){0, 1 + variant % 2};
+}
+
+/* Layout of a derivative companion of parameter i: scalars per lane (ls 1)
+ * or shared; arrays per lane in a layout chosen by variant, or shared.  An
+ * in/out array's companions are overwritten per lane: never shared. */
+static Lay lay_deriv(const Case *c, int i, int shared, int variant)
+{
+    const twinc_param *p = &c->k->params[i];
+    if (!is_array(p))
+        return (Lay){shared ? 0 : 1, 0};
+    if (shared && !is_inout(p))
+        return lay_shared(variant);
+    return lay_array(c, i, variant);
+}
+
+/* Layout of the value of parameter i in c's trial. */
+static Lay lay_value(const Case *c, int i)
+{
+    const twinc_param *p = &c->k->params[i];
+    if (is_output(p))
+        return (Lay){output_stride(c->trial), 0};
+    ptrdiff_t ls = input_stride(p, i, c->trial);
+    if (!is_array(p))
+        return (Lay){ls, 0};
+    if (ls == 0 && !is_inout(p))
+        return lay_shared(i + c->trial);
+    return lay_array(c, i, i + c->trial + (ls == 2 ? 2 : 0));
+}
+
 static twinc_arg new_output(Arena *ar, size_t n, ptrdiff_t ls)
 {
     size_t e = lane_extent(n, ls);
@@ -352,8 +505,8 @@ static twinc_arg new_output(Arena *ar, size_t n, ptrdiff_t ls)
 static twinc_arg new_doubles(Arena *ar, size_t n, ptrdiff_t ls, const double *lanes)
 {
     size_t e = lane_extent(n, ls);
-    double *p = arena_alloc(ar, e * sizeof(double));
-    for (size_t j = 0; j < e; j++)
+    double *p = arena_alloc(ar, (e + GUARD) * sizeof(double));
+    for (size_t j = 0; j < e + GUARD; j++)
         p[j] = NAN;
     twinc_arg a = {p, ls, 0};
     if (ls == 0)
@@ -362,6 +515,54 @@ static twinc_arg new_doubles(Arena *ar, size_t n, ptrdiff_t ls, const double *la
         for (size_t l = 0; l < n; l++)
             *dptr(a, l) = lanes[l];
     return a;
+}
+
+/* What dbuf puts into the elements. */
+enum { E_GAP, E_ZERO, E_SYM, E_DOMAIN };
+
+/* A double buffer for parameter i of c (scalar or array) with layout y:
+ * every slot `gap`, then every lane's elements (see buf_lanes) from `what`. */
+static twinc_arg dbuf(Arena *ar, const Case *c, int i, Lay y, double gap, int what, Rng *r)
+{
+    twinc_arg a = {NULL, y.ls, is_array(&c->k->params[i]) ? y.es : 0};
+    size_t e = span(c, i, a);
+    double *p = arena_alloc(ar, e * sizeof(double));
+    for (size_t j = 0; j < e; j++)
+        p[j] = gap;
+    a.p = p;
+    if (what == E_GAP)
+        return a;
+    for (size_t l = 0; l < buf_lanes(c, a); l++)
+        for (ptrdiff_t k = 0; k < buf_elems(c, i, a, l); k++)
+            *eptr(a, l, k) = what == E_ZERO ? 0.0 : what == E_SYM ? rng_sym(r) : rng_domain(r);
+    return a;
+}
+
+/* The elements of src (parameter i, same lanes) in a new buffer of layout
+ * y, SENTINEL elsewhere.  src may be shared only if y is. */
+static twinc_arg dbuf_from(Arena *ar, const Case *c, int i, Lay y, twinc_arg src)
+{
+    twinc_arg a = dbuf(ar, c, i, y, SENTINEL, E_GAP, NULL);
+    for (size_t l = 0; l < buf_lanes(c, a); l++)
+        for (ptrdiff_t k = 0; k < buf_elems(c, i, a, l); k++)
+            *eptr(a, l, k) = eget(src, l, k);
+    return a;
+}
+
+/* A copy of buffer a of parameter i, same layout, every slot. */
+static twinc_arg arg_copy(Arena *ar, const Case *c, int i, twinc_arg a)
+{
+    if (!a.p)
+        return a;
+    size_t e = span(c, i, a);
+    double *p = arena_alloc(ar, e * sizeof(double));
+    memcpy(p, a.p, e * sizeof(double));
+    return (twinc_arg){p, a.ls, a.es};
+}
+
+static int same_buffer(const Case *c, int i, twinc_arg a, twinc_arg b)
+{
+    return memcmp(a.p, b.p, span(c, i, a) * sizeof(double)) == 0;
 }
 
 static void set_int(void *base, twinc_type t, size_t j, long v)
@@ -389,8 +590,13 @@ static void case_new(Case *c, Arena *ar, const Lib *L, const twinc_kernel *k, si
     Rng rng = rng_for(L, k, n, trial, 1);
     size_t nl = n ? n : 1;
     double *tmp = arena_alloc(ar, nl * sizeof(double));
+    /* Scalars first (the same draws as before arrays existed), then the
+     * lengths, which need the integers, then the arrays. */
     for (int i = 0; i < k->nparams; i++) {
         const twinc_param *p = &k->params[i];
+        c->maxlen[i] = 1;
+        if (is_array(p))
+            continue;
         if (is_output(p)) {
             c->val[i] = new_output(ar, n, output_stride(trial));
             continue;
@@ -410,43 +616,132 @@ static void case_new(Case *c, Arena *ar, const Lib *L, const twinc_kernel *k, si
             c->val[i] = (twinc_arg){base, ls, 0};
         }
     }
+    for (int i = 0; i < k->nparams; i++) {
+        const twinc_param *p = &k->params[i];
+        if (!is_array(p))
+            continue;
+        if (!p->len || p->type != TWINC_T_DOUBLE || !is_double_input(p))
+            report_failure("%s: kernel %s: array parameter %s (length %s) has %s, type %s, "
+                           "role %d: the harness handles double inputs and in/out arrays "
+                           "with a len function",
+                           L->name, k->name, p->name, p->length, p->len ? "len" : "no len",
+                           type_name(p->type), (int)p->role);
+        c->len[i] = arena_alloc(ar, nl * sizeof(ptrdiff_t));
+        c->maxlen[i] = 0;
+        for (size_t l = 0; l < n; l++) {
+            ptrdiff_t m = p->len(c->val, (ptrdiff_t)l);
+            if (m < 0 || m > MAXLEN)
+                report_failure("%s: kernel %s, n=%zu, trial %d: array %s has length %s = %td "
+                               "in lane %zu (expected 0..%d on the harness's integers 1..4)",
+                               L->name, k->name, n, trial, p->name, p->length, m, l,
+                               (int)MAXLEN);
+            c->len[i][l] = m;
+            if (m > c->maxlen[i])
+                c->maxlen[i] = m;
+        }
+    }
+    for (int i = 0; i < k->nparams; i++) {
+        const twinc_param *p = &k->params[i];
+        if (is_array(p))
+            c->val[i] = dbuf(ar, c, i, lay_value(c, i), is_inout(p) ? SENTINEL : NAN, E_DOMAIN,
+                             &rng);
+    }
+    for (int i = 0; i < k->nparams; i++) {
+        if (!is_double_input(&k->params[i]))
+            continue;
+        c->init[i] = arg_copy(ar, c, i, c->val[i]);
+        if (is_inout(&k->params[i]))
+            c->val[i] = arg_copy(ar, c, i, c->init[i]);
+    }
 }
 
-/* Fresh sentinel-filled buffers for every output of c. */
+/* Fresh copies of every in/out array's initial values. */
+static void case_refresh_inout(Case *c, Arena *ar)
+{
+    for (int i = 0; i < c->k->nparams; i++)
+        if (is_inout(&c->k->params[i]))
+            c->val[i] = arg_copy(ar, c, i, c->init[i]);
+}
+
+/* Fresh sentinel-filled buffers for every output of c, and fresh initial
+ * values of its in/out arrays. */
 static void case_fresh_outputs(Case *c, Arena *ar)
 {
     for (int i = 0; i < c->k->nparams; i++)
         if (is_output(&c->k->params[i]))
             c->val[i] = new_output(ar, c->n, c->val[i].ls);
+    case_refresh_inout(c, ar);
 }
 
 /* A short description of the layout, for messages. */
 static const char *layout(const Case *c)
 {
-    static char buf[MAXP * 24];
+    static char buf[MAXP * 40];
     size_t used = 0;
     buf[0] = 0;
-    for (int i = 0; i < c->k->nparams && used + 40 < sizeof buf; i++)
+    for (int i = 0; i < c->k->nparams && used + 60 < sizeof buf; i++) {
         used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s:ls=%td", i ? " " : "",
                                  c->k->params[i].name, c->val[i].ls);
+        if (is_array(&c->k->params[i]))
+            used += (size_t)snprintf(buf + used, sizeof buf - used, ",es=%td,len<=%td",
+                                     c->val[i].es, c->maxlen[i]);
+    }
     return buf;
 }
 
 #define WHERE "%s: kernel %s, n=%zu, trial %d (%s)"
 #define WHERE_ARGS(c) (c)->L->name, (c)->k->name, (c)->n, (c)->trial, layout(c)
 
-/* Output buffer checks: lanes not written by a twin keep the sentinel, every
- * gap between lanes and every guard element past the end stay untouched. */
-static void check_output_gaps(const Case *c, twinc_arg a, const char *what, const char *param)
+/* "a" or "a[3]", for messages. */
+static const char *elem_name(const Case *c, int i, ptrdiff_t k, char *buf, size_t len)
 {
+    if (is_array(&c->k->params[i]))
+        snprintf(buf, len, "%s[%td]", c->k->params[i].name, k);
+    else
+        snprintf(buf, len, "%s", c->k->params[i].name);
+    return buf;
+}
+
+/* Buffer checks: every slot of a (parameter i) that is no lane's element —
+ * gaps between lanes and elements, elements past a lane's length, the
+ * GUARD after the end — still holds SENTINEL. */
+static void check_gaps(const Case *c, int i, twinc_arg a, const char *what, const char *param)
+{
+    if (!a.p)
+        return;
     const double *p = a.p;
-    size_t e = lane_extent(c->n, a.ls);
-    for (size_t j = 0; j < e + GUARD; j++) {
-        int lane_slot = j < e && (c->n > 0 && (a.ls == 0 ? j == 0 : j % (size_t)a.ls == 0));
-        if (!lane_slot && !same_bits(p[j], SENTINEL))
-            report_failure(WHERE ": %s wrote %.17g into element %zu of %s, which is not a lane "
-                           "(lane stride %td, %zu lanes)",
-                           WHERE_ARGS(c), what, p[j], j, param, a.ls, c->n);
+    size_t e = span(c, i, a);
+    unsigned char *mine = calloc(e, 1);
+    ck_assert_msg(mine != NULL, "out of memory");
+    for (size_t l = 0; l < buf_lanes(c, a); l++)
+        for (ptrdiff_t k = 0; k < buf_elems(c, i, a, l); k++)
+            mine[eptr(a, l, k) - p] = 1;
+    for (size_t j = 0; j < e; j++) {
+        if (!mine[j] && !same_bits(p[j], SENTINEL)) {
+            double v = p[j];
+            free(mine);
+            report_failure(WHERE ": %s wrote %.17g into element %zu of %s, which is no lane's "
+                           "(lane stride %td, element stride %td, %zu lanes)",
+                           WHERE_ARGS(c), what, v, j, param, a.ls, a.es, c->n);
+        }
+    }
+    free(mine);
+}
+
+/* Scalar outputs (the former check_output_gaps). */
+static void check_output_gaps(const Case *c, int i, twinc_arg a, const char *what)
+{
+    check_gaps(c, i, a, what, c->k->params[i].name);
+}
+
+/* Inputs are const: no twin may write into them. */
+static void check_inputs_unchanged(const Case *c, const char *what)
+{
+    for (int i = 0; i < c->k->nparams; i++) {
+        const twinc_param *p = &c->k->params[i];
+        if (p->role == TWINC_ROLE_IN && p->type == TWINC_T_DOUBLE &&
+            !same_buffer(c, i, c->val[i], c->init[i]))
+            report_failure(WHERE ": %s wrote into input %s", WHERE_ARGS(c), what, p->name);
     }
 }
 
@@ -472,15 +767,25 @@ static void run_primal(Case *c, Arena *ar, twinc_primal_fn f, const char *twin)
     expect_ok(c, f(c->n, c->val, workspace(c, ar, &ws)), twin);
 }
 
-/* dot or bar arguments: zero-filled per-lane buffers (ls) for active inputs,
- * {NULL} for passive parameters, and for outputs what the caller sets. */
+/* dot or bar arguments: zero-filled buffers for active inputs — scalars per
+ * lane (ls) with SENTINEL guards, arrays per lane in a trial-dependent
+ * layout (or shared when ls is 0) with SENTINEL gaps — and {NULL} for
+ * everything else (outputs and in/out arrays are for the caller to set). */
 static void derivs_zero(const Case *c, Arena *ar, twinc_arg *d, ptrdiff_t ls)
 {
     for (int i = 0; i < c->k->nparams; i++) {
         d[i] = (twinc_arg){NULL, 0, 0};
-        if (is_active_input(&c->k->params[i])) {
+        if (!is_active_input(&c->k->params[i]))
+            continue;
+        if (is_array(&c->k->params[i])) {
+            d[i] = dbuf(ar, c, i, lay_deriv(c, i, ls == 0, c->trial + i), SENTINEL, E_ZERO,
+                        NULL);
+        } else {
             size_t e = lane_extent(c->n, ls);
-            d[i] = (twinc_arg){arena_alloc(ar, e * sizeof(double)), ls, 0};
+            double *p = arena_alloc(ar, (e + GUARD) * sizeof(double));
+            for (size_t j = e; j < e + GUARD; j++)
+                p[j] = SENTINEL;
+            d[i] = (twinc_arg){p, ls, 0};
         }
     }
 }
@@ -504,6 +809,17 @@ static twinc_arg constant_doubles(Arena *ar, size_t n, ptrdiff_t ls, double v)
     return new_doubles(ar, n, ls, tmp);
 }
 
+/* Random directions or seeds in [-1, 1) for parameter i: scalars as
+ * random_doubles (ls 0 when shared, else 1), arrays by lay_deriv, NaN or
+ * SENTINEL (gap) elsewhere. */
+static twinc_arg random_deriv(Arena *ar, const Case *c, int i, Rng *r, int shared, int variant,
+                              double gap)
+{
+    if (!is_array(&c->k->params[i]))
+        return random_doubles(ar, r, c->n, shared ? 0 : 1);
+    return dbuf(ar, c, i, lay_deriv(c, i, shared, variant), gap, E_SYM, r);
+}
+
 /* Lanes to check: all for n <= 7, else the first, the last and a sample. */
 static size_t pick_lanes(size_t n, Rng *r, size_t *lanes)
 {
@@ -518,6 +834,39 @@ static size_t pick_lanes(size_t n, Rng *r, size_t *lanes)
     while (m < FD_SAMPLES)
         lanes[m++] = (size_t)(rng_next(r) % n);
     return m;
+}
+
+/* ---- items: one scalar of a parameter in a lane ---- */
+
+/* Element k of parameter p (k = 0 for scalars).  The derivative checks run
+ * over items: inputs are the elements of every has_d_in parameter (for an
+ * in/out array, its initial values), outputs the elements of every
+ * has_d_out parameter (for an in/out array, its final values). */
+typedef struct Item {
+    int p;
+    ptrdiff_t k;
+} Item;
+
+static size_t items(const Case *c, Arena *ar, int (*which)(const twinc_param *), Item **out)
+{
+    size_t cnt = 0;
+    for (int i = 0; i < c->k->nparams; i++)
+        if (which(&c->k->params[i]))
+            cnt += (size_t)c->maxlen[i];
+    Item *it = arena_alloc(ar, (cnt ? cnt : 1) * sizeof *it);
+    cnt = 0;
+    for (int i = 0; i < c->k->nparams; i++)
+        if (which(&c->k->params[i]))
+            for (ptrdiff_t k = 0; k < c->maxlen[i]; k++)
+                it[cnt++] = (Item){i, k};
+    *out = it;
+    return cnt;
+}
+
+/* Does lane `lane` have the item? */
+static int has_item(const Case *c, Item it, size_t lane)
+{
+    return it.k < nel(c, it.p, lane);
 }
 
 typedef void (*kernel_check)(const Lib *L, const twinc_kernel *k, size_t n, int trial,
@@ -630,18 +979,37 @@ START_TEST(test_registry_describes_every_kernel)
             ck_assert_msg(type_size(p->type) != 0, "%s: kernel %s: parameter %s has type %d",
                           L->name, k->name, p->name, (int)p->type);
             ck_assert_msg(p->role == TWINC_ROLE_IN || p->role == TWINC_ROLE_OUT ||
-                              p->role == TWINC_ROLE_RET,
+                              p->role == TWINC_ROLE_RET || p->role == TWINC_ROLE_INOUT,
                           "%s: kernel %s: parameter %s has role %d", L->name, k->name, p->name,
                           (int)p->role);
-            ck_assert_msg(p->length == NULL, "%s: kernel %s: scalar parameter %s has length %s",
-                          L->name, k->name, p->name, p->length);
+            ck_assert_msg((p->length == NULL) == (p->len == NULL),
+                          "%s: kernel %s: parameter %s has length %s but %s len function",
+                          L->name, k->name, p->name, p->length ? p->length : "NULL",
+                          p->len ? "a" : "no");
+            if (is_array(p)) {
+                ck_assert_msg(p->length[0] != '\0', "%s: kernel %s: array %s has an empty "
+                              "length expression", L->name, k->name, p->name);
+                ck_assert_msg(p->type == TWINC_T_DOUBLE && !is_output(p),
+                              "%s: kernel %s: array %s is a %s %s, expected a double input or "
+                              "in/out array",
+                              L->name, k->name, p->name, type_name(p->type),
+                              p->role == TWINC_ROLE_RET ? "return value" : "output");
+            }
+            if (is_inout(p)) {
+                ck_assert_msg(is_array(p) && p->type == TWINC_T_DOUBLE,
+                              "%s: kernel %s: in/out parameter %s is not a double array",
+                              L->name, k->name, p->name);
+                ck_assert_msg(!is_uniform(p), "%s: kernel %s: in/out array %s is flagged "
+                              "uniform", L->name, k->name, p->name);
+            }
             if (p->role == TWINC_ROLE_RET)
                 ck_assert_msg(i == k->nparams - 1 && strcmp(p->name, "return") == 0,
                               "%s: kernel %s: return value is parameter %d named %s, expected "
                               "the last, named \"return\"",
                               L->name, k->name, i, p->name);
-            if (is_output(p)) {
+            if (writes_value(p))
                 outputs++;
+            if (is_output(p)) {
                 ck_assert_msg(p->type == TWINC_T_DOUBLE,
                               "%s: kernel %s: output %s has type %s, expected double", L->name,
                               k->name, p->name, type_name(p->type));
@@ -678,24 +1046,29 @@ END_TEST
 
 /* ==== a. the batched primal is the user's function, bit for bit ==== */
 
+/* Every value the twins write (scalar outputs, final in/out elements) of
+ * a and b, bit for bit, and the gaps of both. */
 static void compare_outputs(const Case *a, const Case *b, const char *what_a,
                             const char *what_b)
 {
     const twinc_kernel *k = a->k;
+    char name[256];
     for (int i = 0; i < k->nparams; i++) {
-        if (!is_output(&k->params[i]))
+        if (!writes_value(&k->params[i]))
             continue;
-        for (size_t l = 0; l < a->n; l++) {
-            double x = dget(a->val[i], l), y = dget(b->val[i], l);
-            if (!same_bits(x, y))
-                report_failure(WHERE ": output %s, lane %zu: %s %.17g (0x%016llx) != %s %.17g "
-                               "(0x%016llx)",
-                               WHERE_ARGS(a), k->params[i].name, l, what_a, x,
-                               (unsigned long long)bits(x), what_b, y,
-                               (unsigned long long)bits(y));
-        }
-        check_output_gaps(a, a->val[i], what_a, k->params[i].name);
-        check_output_gaps(b, b->val[i], what_b, k->params[i].name);
+        for (size_t l = 0; l < a->n; l++)
+            for (ptrdiff_t e = 0; e < nel(a, i, l); e++) {
+                double x = eget(a->val[i], l, e), y = eget(b->val[i], l, e);
+                if (!same_bits(x, y))
+                    report_failure(WHERE ": %s %s, lane %zu: %s %.17g (0x%016llx) != %s %.17g "
+                                   "(0x%016llx)",
+                                   WHERE_ARGS(a), is_inout(&k->params[i]) ? "final" : "output",
+                                   elem_name(a, i, e, name, sizeof name), l, what_a, x,
+                                   (unsigned long long)bits(x), what_b, y,
+                                   (unsigned long long)bits(y));
+            }
+        check_output_gaps(a, i, a->val[i], what_a);
+        check_output_gaps(b, i, b->val[i], what_b);
     }
 }
 
@@ -703,20 +1076,30 @@ static void check_primal_vs_reference(const Lib *L, const twinc_kernel *k, size_
                                       Arena *ar)
 {
     Case c, ref;
+    char name[256];
     case_new(&c, ar, L, k, n, trial);
     ref = c;
     case_fresh_outputs(&ref, ar);
     run_primal(&ref, ar, k->reference, "reference");
     run_primal(&c, ar, k->primal, "primal");
     compare_outputs(&c, &ref, "primal", "reference");
+    check_inputs_unchanged(&c, "the primal or the reference");
     /* The corpus must stay finite on the harness domain. */
     for (int i = 0; i < k->nparams; i++)
-        if (is_output(&k->params[i]))
+        if (writes_value(&k->params[i]))
             for (size_t l = 0; l < n; l++)
-                if (!isfinite(dget(ref.val[i], l)))
-                    report_failure(WHERE ": reference output %s is %g at lane %zu: the corpus "
-                                   "function leaves the harness domain",
-                                   WHERE_ARGS(&c), k->params[i].name, dget(ref.val[i], l), l);
+                for (ptrdiff_t e = 0; e < nel(&c, i, l); e++)
+                    if (!isfinite(eget(ref.val[i], l, e)))
+                        report_failure(WHERE ": reference output %s is %g at lane %zu: the "
+                                       "corpus function leaves the harness domain",
+                                       WHERE_ARGS(&c), elem_name(&c, i, e, name, sizeof name),
+                                       eget(ref.val[i], l, e), l);
+    /* Calling again with the same initial values gives the same results:
+     * nothing but the arguments carries over between calls. */
+    Case again = c;
+    case_fresh_outputs(&again, ar);
+    run_primal(&again, ar, k->primal, "primal (again)");
+    compare_outputs(&again, &ref, "primal (again)", "reference");
 }
 
 START_TEST(test_primal_equals_scalar_reference_bitwise)
@@ -744,17 +1127,24 @@ static void check_twin_values(const Lib *L, const twinc_kernel *k, size_t n, int
     derivs_zero(&c, ar, dot, 1);
     derivs_zero(&c, ar, bar, 1);
     for (int i = 0; i < k->nparams; i++) {
-        if (is_active_input(&k->params[i]))
-            dot[i] = random_doubles(ar, &rng, n, trial % 2);
-        if (is_output(&k->params[i])) {
+        const twinc_param *p = &k->params[i];
+        if (is_active_input(p))
+            dot[i] = random_deriv(ar, &c, i, &rng, trial % 2 == 0, trial + i, NAN);
+        if (is_output(p)) {
             dot[i] = new_output(ar, n, 1);
             bar[i] = random_doubles(ar, &rng, n, trial % 2);
+        }
+        if (has_d_in(p) && is_inout(p)) {
+            dot[i] = random_deriv(ar, &c, i, &rng, 0, trial + i, SENTINEL);
+            bar[i] = random_deriv(ar, &c, i, &rng, 0, trial + i + 1, SENTINEL);
         }
     }
     expect_ok(&t, k->tangent(n, t.val, dot, workspace(&t, ar, &ws)), "tangent");
     compare_outputs(&t, &c, "tangent", "primal");
+    check_inputs_unchanged(&t, "the tangent");
     expect_ok(&a, k->adjoint(n, a.val, bar, workspace(&a, ar, &ws)), "adjoint");
     compare_outputs(&a, &c, "adjoint", "primal");
+    check_inputs_unchanged(&a, "the adjoint");
 }
 
 START_TEST(test_tangent_and_adjoint_values_equal_primal)
@@ -764,13 +1154,15 @@ START_TEST(test_tangent_and_adjoint_values_equal_primal)
 END_TEST
 
 /* A NULL value pointer for an output means "not wanted": the derivatives are
- * the same as when the values are written. */
+ * the same as when the values are written.  (In/out arrays are inputs too:
+ * their values are never NULL.) */
 static void check_unwanted_values(const Lib *L, const twinc_kernel *k, size_t n, int trial,
                                   Arena *ar)
 {
     Case c, u;
     twinc_arg dot[MAXP], dot_u[MAXP], bar[MAXP], bar_u[MAXP];
     twinc_workspace ws;
+    char name[256];
     Rng rng = rng_for(L, k, n, trial, 3);
     if (n == 0)
         return;
@@ -784,32 +1176,47 @@ static void check_unwanted_values(const Lib *L, const twinc_kernel *k, size_t n,
     derivs_zero(&c, ar, bar, 1);
     derivs_zero(&c, ar, bar_u, 1);
     for (int i = 0; i < k->nparams; i++) {
-        if (is_active_input(&k->params[i]))
-            dot[i] = dot_u[i] = random_doubles(ar, &rng, n, 1);
-        if (is_output(&k->params[i])) {
+        const twinc_param *p = &k->params[i];
+        if (is_active_input(p))
+            dot[i] = dot_u[i] = random_deriv(ar, &c, i, &rng, 0, trial + i, NAN);
+        if (is_output(p)) {
             dot[i] = new_output(ar, n, 1);
             dot_u[i] = new_output(ar, n, 1);
             bar[i] = bar_u[i] = random_doubles(ar, &rng, n, 1);
         }
+        if (has_d_in(p) && is_inout(p)) {
+            dot[i] = random_deriv(ar, &c, i, &rng, 0, trial + i, SENTINEL);
+            dot_u[i] = arg_copy(ar, &c, i, dot[i]);
+            bar[i] = random_deriv(ar, &c, i, &rng, 0, trial + i + 1, SENTINEL);
+            bar_u[i] = arg_copy(ar, &c, i, bar[i]);
+        }
     }
     expect_ok(&c, k->tangent(n, c.val, dot, workspace(&c, ar, &ws)), "tangent");
+    case_refresh_inout(&u, ar);
     expect_ok(&u, k->tangent(n, u.val, dot_u, workspace(&c, ar, &ws)),
               "tangent with NULL output values");
+    case_refresh_inout(&c, ar);
     expect_ok(&c, k->adjoint(n, c.val, bar, workspace(&c, ar, &ws)), "adjoint");
+    case_refresh_inout(&u, ar);
     expect_ok(&u, k->adjoint(n, u.val, bar_u, workspace(&c, ar, &ws)),
               "adjoint with NULL output values");
     for (int i = 0; i < k->nparams; i++) {
         const twinc_param *p = &k->params[i];
-        const twinc_arg *x = is_output(p) ? dot : is_active_input(p) ? bar : NULL;
-        const twinc_arg *y = is_output(p) ? dot_u : bar_u;
-        if (!x)
-            continue;
-        for (size_t l = 0; l < n; l++)
-            if (!same_bits(dget(x[i], l), dget(y[i], l)))
-                report_failure(WHERE ": %s of %s, lane %zu: %.17g with output values, %.17g "
-                               "with NULL output values",
-                               WHERE_ARGS(&c), is_output(p) ? "tangent" : "adjoint", p->name, l,
-                               dget(x[i], l), dget(y[i], l));
+        /* [0]: tangents of outputs and final values; [1]: adjoints of inputs */
+        const twinc_arg *x[2] = {has_d_out(p) ? dot : NULL, has_d_in(p) ? bar : NULL};
+        const twinc_arg *y[2] = {dot_u, bar_u};
+        for (int w = 0; w < 2; w++) {
+            if (!x[w])
+                continue;
+            for (size_t l = 0; l < n; l++)
+                for (ptrdiff_t e = 0; e < nel(&c, i, l); e++)
+                    if (!same_bits(eget(x[w][i], l, e), eget(y[w][i], l, e)))
+                        report_failure(WHERE ": %s of %s, lane %zu: %.17g with output values, "
+                                       "%.17g with NULL output values",
+                                       WHERE_ARGS(&c), w == 0 ? "tangent" : "adjoint",
+                                       elem_name(&c, i, e, name, sizeof name), l,
+                                       eget(x[w][i], l, e), eget(y[w][i], l, e));
+        }
     }
 }
 
@@ -821,42 +1228,48 @@ END_TEST
 
 /* ==== c. adjoints agree with central finite differences ==== */
 
-/* Central differences of every output with respect to active input j, for
- * every lane at once (lanes are independent, so moving input j of all lanes
- * together moves each lane's outputs by its own partial).  fd[o * n + l]. */
-static void central_differences(Case *c, Arena *ar, int j, double *fd)
+/* Central differences of every output item with respect to input item j,
+ * for every lane at once (lanes are independent, so moving item j of all
+ * lanes together moves each lane's outputs by its own partial; a shared
+ * array element moves once for all lanes).  fd[o * n + l]; lanes without
+ * item j get 0. */
+static void central_differences(Case *c, Arena *ar, Item j, const Item *out, size_t nout,
+                                double *fd)
 {
     const twinc_kernel *k = c->k;
-    size_t n = c->n, nsteps = c->val[j].ls ? n : 1;
-    double *x0 = arena_alloc(ar, nsteps * sizeof(double));
-    double *xs[2] = {arena_alloc(ar, nsteps * sizeof(double)),
-                     arena_alloc(ar, nsteps * sizeof(double))};
+    size_t n = c->n;
+    const twinc_param *p = &k->params[j.p];
+    twinc_arg base = is_inout(p) ? c->init[j.p] : c->val[j.p];
+    size_t nsteps = base.ls ? n : 1;
+    double *xs[2] = {arena_alloc(ar, (nsteps ? nsteps : 1) * sizeof(double)),
+                     arena_alloc(ar, (nsteps ? nsteps : 1) * sizeof(double))};
     Case side[2] = {*c, *c};
-    for (size_t l = 0; l < nsteps; l++) {
-        x0[l] = dget(c->val[j], l);
-        xs[0][l] = x0[l] + FD_STEP * fmax(1.0, fabs(x0[l]));
-        xs[1][l] = x0[l] - FD_STEP * fmax(1.0, fabs(x0[l]));
-    }
     for (int s = 0; s < 2; s++) {
         case_fresh_outputs(&side[s], ar);
-        for (size_t l = 0; l < nsteps; l++)
-            *dptr(c->val[j], l) = xs[s][l];
+        side[s].val[j.p] = arg_copy(ar, c, j.p, base);
+        for (size_t l = 0; l < nsteps; l++) {
+            /* a shared element exists if any lane reads it: k < maxlen */
+            if (base.ls ? !has_item(c, j, l) : j.k >= c->maxlen[j.p])
+                continue;
+            double x0 = eget(base, l, j.k);
+            double h = FD_STEP * fmax(1.0, fabs(x0));
+            xs[s][l] = s == 0 ? x0 + h : x0 - h;
+            *eptr(side[s].val[j.p], l, j.k) = xs[s][l];
+        }
         run_primal(&side[s], ar, k->primal, "primal");
     }
-    for (size_t l = 0; l < nsteps; l++)
-        *dptr(c->val[j], l) = x0[l];
-    int o = 0;
-    for (int i = 0; i < k->nparams; i++) {
-        if (!is_output(&k->params[i]))
-            continue;
+    for (size_t o = 0; o < nout; o++)
         for (size_t l = 0; l < n; l++) {
-            size_t m = c->val[j].ls ? l : 0;
+            size_t m = base.ls ? l : 0;
+            if (!has_item(c, j, l) || !has_item(c, out[o], l)) {
+                fd[o * n + l] = 0.0;
+                continue;
+            }
             /* xs[0] - xs[1] is exact: the points are within a factor 2 */
-            fd[(size_t)o * n + l] = (dget(side[0].val[i], l) - dget(side[1].val[i], l)) /
-                                    (xs[0][m] - xs[1][m]);
+            fd[o * n + l] = (eget(side[0].val[out[o].p], l, out[o].k) -
+                             eget(side[1].val[out[o].p], l, out[o].k)) /
+                            (xs[0][m] - xs[1][m]);
         }
-        o++;
-    }
 }
 
 static void check_adjoint_vs_fd(const Lib *L, const twinc_kernel *k, size_t n, int trial,
@@ -865,49 +1278,60 @@ static void check_adjoint_vs_fd(const Lib *L, const twinc_kernel *k, size_t n, i
     Case c;
     twinc_arg bar[MAXP];
     twinc_workspace ws;
+    char iname[256], oname[256];
     Rng rng = rng_for(L, k, n, trial, 4);
     case_new(&c, ar, L, k, n, trial);
-    int nout = 0;
-    for (int i = 0; i < k->nparams; i++)
-        nout += is_output(&k->params[i]);
+    Item *in, *out;
+    size_t nin = items(&c, ar, has_d_in, &in), nout = items(&c, ar, has_d_out, &out);
     size_t lanes[FD_SAMPLES];
     size_t nlanes = pick_lanes(n, &rng, lanes);
 
-    double *fd[MAXP] = {0};
-    for (int j = 0; j < k->nparams; j++)
-        if (is_active_input(&k->params[j])) {
-            fd[j] = arena_alloc(ar, (size_t)nout * n * sizeof(double));
-            central_differences(&c, ar, j, fd[j]);
-        }
+    double **fd = arena_alloc(ar, (nin ? nin : 1) * sizeof *fd);
+    for (size_t j = 0; j < nin; j++) {
+        fd[j] = arena_alloc(ar, (nout ? nout : 1) * n * sizeof(double));
+        central_differences(&c, ar, in[j], out, nout, fd[j]);
+    }
 
-    int o = 0;
-    for (int i = 0; i < k->nparams; i++) {
-        if (!is_output(&k->params[i]))
-            continue;
-        /* Seed output i with 1 (shared seed on odd trials), the others with 0;
-         * per-lane accumulators give each lane's own partials. */
+    for (size_t o = 0; o < nout; o++) {
+        /* Seed output item o with 1 (scalar seeds shared on odd trials), the
+         * others with 0; per-lane accumulators give each lane's partials. */
         Case a = c;
         case_fresh_outputs(&a, ar);
         derivs_zero(&c, ar, bar, 1);
-        for (int m = 0; m < k->nparams; m++)
-            if (is_output(&k->params[m]))
-                bar[m] = constant_doubles(ar, n, trial % 2 ? 0 : 1, m == i ? 1.0 : 0.0);
+        for (int m = 0; m < k->nparams; m++) {
+            const twinc_param *p = &k->params[m];
+            if (is_output(p))
+                bar[m] = constant_doubles(ar, n, trial % 2 ? 0 : 1, m == out[o].p ? 1.0 : 0.0);
+            if (is_inout(p) && has_d_out(p)) {
+                bar[m] = dbuf(ar, &c, m, lay_deriv(&c, m, 0, trial + m + (int)o), SENTINEL,
+                              E_ZERO, NULL);
+                if (m == out[o].p)
+                    for (size_t l = 0; l < n; l++)
+                        if (has_item(&c, out[o], l))
+                            *eptr(bar[m], l, out[o].k) = 1.0;
+            }
+        }
         expect_ok(&a, k->adjoint(n, a.val, bar, workspace(&a, ar, &ws)), "adjoint");
-        for (int j = 0; j < k->nparams; j++) {
-            if (!is_active_input(&k->params[j]))
-                continue;
+        for (size_t j = 0; j < nin; j++) {
             for (size_t s = 0; s < nlanes; s++) {
                 size_t l = lanes[s];
-                double adj = dget(bar[j], l), fdv = fd[j][(size_t)o * n + l];
+                if (!has_item(&c, in[j], l) || !has_item(&c, out[o], l))
+                    continue;
+                double adj = eget(bar[in[j].p], l, in[j].k), fdv = fd[j][o * n + l];
                 double r = rho(adj, fdv, 1.0);
                 if (!(r <= FD_TOL))
-                    report_failure(WHERE ": d %s / d %s at lane %zu: adjoint %.17g, central "
+                    report_failure(WHERE ": d %s / d %s%s at lane %zu: adjoint %.17g, central "
                                    "difference %.17g (rho %.3g > %g)",
-                                   WHERE_ARGS(&c), k->params[i].name, k->params[j].name, l, adj,
+                                   WHERE_ARGS(&c),
+                                   elem_name(&c, out[o].p, out[o].k, oname, sizeof oname),
+                                   elem_name(&c, in[j].p, in[j].k, iname, sizeof iname),
+                                   is_inout(&k->params[in[j].p]) ? " (initial)" : "", l, adj,
                                    fdv, r, FD_TOL);
             }
         }
-        o++;
+        for (int m = 0; m < k->nparams; m++)
+            if (is_array(&k->params[m]) && bar[m].p)
+                check_gaps(&c, m, bar[m], "adjoint", "an adjoint companion");
     }
 }
 
@@ -929,7 +1353,7 @@ static void check_dot_product(const Lib *L, const twinc_kernel *k, size_t n, int
                               Arena *ar)
 {
     Case c, t, a;
-    twinc_arg dot[MAXP], bar[MAXP];
+    twinc_arg dot[MAXP], bar[MAXP], dot0[MAXP], bar0[MAXP];
     twinc_workspace ws;
     Rng rng = rng_for(L, k, n, trial, 5);
     case_new(&c, ar, L, k, n, trial);
@@ -940,19 +1364,41 @@ static void check_dot_product(const Lib *L, const twinc_kernel *k, size_t n, int
     derivs_zero(&c, ar, dot, 1);
     derivs_zero(&c, ar, bar, 1);
     for (int i = 0; i < k->nparams; i++) {
+        const twinc_param *p = &k->params[i];
         /* Directions shared on trials 1 and 5, seeds on trials 2 and 5. */
-        if (is_active_input(&k->params[i]))
-            dot[i] = random_doubles(ar, &rng, n, trial == 1 || trial == 5 ? 0 : 1);
-        if (is_output(&k->params[i])) {
+        if (is_active_input(p))
+            dot[i] = random_deriv(ar, &c, i, &rng, trial == 1 || trial == 5, trial + i, NAN);
+        if (is_output(p)) {
             dot[i] = new_output(ar, n, output_stride(trial));
             bar[i] = random_doubles(ar, &rng, n, trial == 2 || trial == 5 ? 0 : 1);
         }
+        /* In/out: the direction of the initial values, overwritten with the
+         * tangent of the final ones; the seed of the final values,
+         * overwritten with the adjoint of the initial ones. */
+        if (has_d_in(p) && is_inout(p)) {
+            dot[i] = random_deriv(ar, &c, i, &rng, 0, trial + i + 1, SENTINEL);
+            bar[i] = random_deriv(ar, &c, i, &rng, 0, trial + i + 2, SENTINEL);
+        }
+    }
+    for (int i = 0; i < k->nparams; i++) {
+        dot0[i] = arg_copy(ar, &c, i, dot[i]);
+        bar0[i] = arg_copy(ar, &c, i, bar[i]);
     }
     expect_ok(&t, k->tangent(n, t.val, dot, workspace(&t, ar, &ws)), "tangent");
     expect_ok(&a, k->adjoint(n, a.val, bar, workspace(&a, ar, &ws)), "adjoint");
-    for (int i = 0; i < k->nparams; i++)
-        if (is_output(&k->params[i]))
-            check_output_gaps(&t, dot[i], "tangent", k->params[i].name);
+    for (int i = 0; i < k->nparams; i++) {
+        const twinc_param *p = &k->params[i];
+        if (is_output(p) || is_inout(p))
+            check_gaps(&c, i, dot[i], "tangent", "a tangent companion");
+        if (is_inout(p) || is_active_input(p))
+            check_gaps(&c, i, bar[i], "adjoint", "an adjoint companion");
+        if (is_active_input(p) && !same_buffer(&c, i, dot[i], dot0[i]))
+            report_failure(WHERE ": tangent wrote into the direction of input %s",
+                           WHERE_ARGS(&c), p->name);
+        if (is_output(p) && !same_buffer(&c, i, bar[i], bar0[i]))
+            report_failure(WHERE ": adjoint wrote into the seed of output %s", WHERE_ARGS(&c),
+                           p->name);
+    }
     /* rho = |l - r| / max(sum of |terms| of both products, floor).  The
      * terms' magnitudes, not |l| + |r|, are the scale of the rounding error:
      * random directions often make O(1) terms cancel to |l| ~ 1e-5.
@@ -963,7 +1409,13 @@ static void check_dot_product(const Lib *L, const twinc_kernel *k, size_t n, int
      * rather than of this lane's.  So floor = 1e-2 * J * |xdot|_1 * |ybar|_1,
      * where J, the typical derivative, is the median over lanes of
      * sum |terms| / (|xdot|_1 |ybar|_1).  Only lanes whose terms are 100 times
-     * smaller than typical get the absolute tolerance 1e-14 J |xdot| |ybar|. */
+     * smaller than typical get the absolute tolerance 1e-14 J |xdot| |ybar|.
+     *
+     * Terms: <ydot, ybar> over every output item (scalar outputs, final
+     * in/out elements), <xdot, xbar> over every input item (active input
+     * elements, initial in/out elements). */
+    Item *in, *out;
+    size_t nin = items(&c, ar, has_d_in, &in), nout = items(&c, ar, has_d_out, &out);
     size_t nl = n ? n : 1;
     double *lhs = arena_alloc(ar, nl * sizeof(double));
     double *rhs = arena_alloc(ar, nl * sizeof(double));
@@ -974,17 +1426,22 @@ static void check_dot_product(const Lib *L, const twinc_kernel *k, size_t n, int
     for (size_t l = 0; l < n; l++) {
         double xdot1 = 0.0, ybar1 = 0.0;
         lhs[l] = rhs[l] = scale[l] = 0.0;
-        for (int i = 0; i < k->nparams; i++) {
-            if (!is_output(&k->params[i]) && !is_active_input(&k->params[i]))
+        for (size_t o = 0; o < nout; o++) {
+            if (!has_item(&c, out[o], l))
                 continue;
-            double term = dget(dot[i], l) * dget(bar[i], l);
-            if (is_output(&k->params[i])) {
-                lhs[l] += term;
-                ybar1 += fabs(dget(bar[i], l));
-            } else {
-                rhs[l] += term;
-                xdot1 += fabs(dget(dot[i], l));
-            }
+            double yb = eget(bar0[out[o].p], l, out[o].k);
+            double term = eget(dot[out[o].p], l, out[o].k) * yb;
+            lhs[l] += term;
+            ybar1 += fabs(yb);
+            scale[l] += fabs(term);
+        }
+        for (size_t j = 0; j < nin; j++) {
+            if (!has_item(&c, in[j], l))
+                continue;
+            double xd = eget(dot0[in[j].p], l, in[j].k);
+            double term = xd * eget(bar[in[j].p], l, in[j].k);
+            rhs[l] += term;
+            xdot1 += fabs(xd);
             scale[l] += fabs(term);
         }
         dirs[l] = xdot1 * ybar1;
@@ -1021,6 +1478,7 @@ static void check_accumulation(const Lib *L, const twinc_kernel *k, size_t n, in
     twinc_arg seeds[MAXP], bar1[MAXP], bar2[MAXP];
     double prefill[MAXP];
     twinc_workspace ws;
+    char name[256];
     Rng rng = rng_for(L, k, n, trial, 6);
     case_new(&c, ar, L, k, n, trial);
     a1 = c;
@@ -1033,58 +1491,89 @@ static void check_accumulation(const Lib *L, const twinc_kernel *k, size_t n, in
 
     /* Run 1: per-lane accumulators starting at 0 give each lane's partials. */
     derivs_zero(&c, ar, bar1, 1);
-    /* Run 2: an input shared by all lanes accumulates into one shared value,
-     * and so does a per-lane input on odd trials; other accumulators are per
-     * lane.  All start from known random values. */
+    /* Run 2: an input shared by all lanes accumulates into one shared value
+     * (one shared array), and so does a per-lane input on odd trials; other
+     * accumulators are per lane (arrays in another layout than run 1's).
+     * All start from known random values.  In/out arrays: the same seeds in
+     * two layouts; their adjoints are overwritten, not added, so both runs
+     * must give the same numbers. */
     for (int i = 0; i < k->nparams; i++) {
+        const twinc_param *p = &k->params[i];
         bar2[i] = (twinc_arg){NULL, 0, 0};
-        if (is_output(&k->params[i]))
+        if (is_output(p))
             bar1[i] = bar2[i] = seeds[i];
-        if (!is_active_input(&k->params[i]))
+        if (is_inout(p) && has_d_in(p)) {
+            bar1[i] = random_deriv(ar, &c, i, &rng, 0, trial + i, SENTINEL);
+            bar2[i] = dbuf_from(ar, &c, i, lay_deriv(&c, i, 0, trial + i + 1), bar1[i]);
+        }
+        if (!is_active_input(p))
             continue;
         int shared = c.val[i].ls == 0 || trial % 2 == 1;
+        if (is_array(p)) {
+            bar2[i] = dbuf(ar, &c, i, lay_deriv(&c, i, shared, trial + i + 1), SENTINEL, E_SYM,
+                           &rng);
+            continue;
+        }
         prefill[i] = rng_sym(&rng);
         bar2[i] = shared ? constant_doubles(ar, n, 0, prefill[i])
                          : random_doubles(ar, &rng, n, 1);
     }
     twinc_arg before[MAXP]; /* copies of the starting values of bar2 */
-    for (int i = 0; i < k->nparams; i++) {
-        before[i] = (twinc_arg){NULL, 0, 0};
-        if (!is_active_input(&k->params[i]))
-            continue;
-        before[i] = (twinc_arg){arena_alloc(ar, lane_extent(n, bar2[i].ls) * sizeof(double)),
-                                bar2[i].ls, 0};
-        memcpy(before[i].p, bar2[i].p, lane_extent(n, bar2[i].ls) * sizeof(double));
-    }
+    for (int i = 0; i < k->nparams; i++)
+        before[i] = arg_copy(ar, &c, i, bar2[i]);
     expect_ok(&a1, k->adjoint(n, a1.val, bar1, workspace(&a1, ar, &ws)), "adjoint");
     expect_ok(&a2, k->adjoint(n, a2.val, bar2, workspace(&a2, ar, &ws)), "adjoint");
 
     for (int i = 0; i < k->nparams; i++) {
-        if (!is_active_input(&k->params[i]))
+        const twinc_param *p = &k->params[i];
+        if (is_array(p) && (is_active_input(p) || is_inout(p))) {
+            check_gaps(&c, i, bar1[i], "adjoint", "an adjoint companion");
+            check_gaps(&c, i, bar2[i], "adjoint", "an adjoint companion");
+        }
+        if (is_inout(p) && has_d_in(p)) {
+            for (size_t l = 0; l < n; l++)
+                for (ptrdiff_t e = 0; e < nel(&c, i, l); e++) {
+                    double x = eget(bar1[i], l, e), y = eget(bar2[i], l, e);
+                    if (!(fabs(x - y) <= SUM_TOL * (fabs(x) + fabs(y))))
+                        report_failure(WHERE ": adjoint of in/out %s at lane %zu: %.17g in "
+                                       "one layout (ls %td, es %td), %.17g in another (ls %td, "
+                                       "es %td), from the same seeds",
+                                       WHERE_ARGS(&c), elem_name(&c, i, e, name, sizeof name),
+                                       l, x, bar1[i].ls, bar1[i].es, y, bar2[i].ls, bar2[i].es);
+                }
             continue;
-        const char *name = k->params[i].name;
+        }
+        if (!is_active_input(p))
+            continue;
         if (bar2[i].ls == 0) {
-            double start = dget(before[i], 0), sum = 0.0, scale = fabs(start);
-            for (size_t l = 0; l < n; l++) {
-                sum += dget(bar1[i], l);
-                scale += fabs(dget(bar1[i], l));
+            for (ptrdiff_t e = 0; e < c.maxlen[i]; e++) {
+                double start = eget(before[i], 0, e), sum = 0.0, scale = fabs(start);
+                for (size_t l = 0; l < n; l++) {
+                    if (e >= nel(&c, i, l))
+                        continue;
+                    sum += eget(bar1[i], l, e);
+                    scale += fabs(eget(bar1[i], l, e));
+                }
+                double got = eget(bar2[i], 0, e) - start;
+                if (!(fabs(got - sum) <= SUM_TOL * fmax(scale, 1e-300)))
+                    report_failure(WHERE ": shared adjoint of %s (input lane stride %td): "
+                                   "accumulator went from %.17g to %.17g, an increase of %.17g, "
+                                   "but the per-lane adjoints sum to %.17g",
+                                   WHERE_ARGS(&c), elem_name(&c, i, e, name, sizeof name),
+                                   c.val[i].ls, start, eget(bar2[i], 0, e), got, sum);
             }
-            double got = dget(bar2[i], 0) - start;
-            if (!(fabs(got - sum) <= SUM_TOL * fmax(scale, 1e-300)))
-                report_failure(WHERE ": shared adjoint of %s (input lane stride %td): "
-                               "accumulator went from %.17g to %.17g, an increase of %.17g, but "
-                               "the per-lane adjoints sum to %.17g",
-                               WHERE_ARGS(&c), name, c.val[i].ls, start, dget(bar2[i], 0), got,
-                               sum);
         } else {
-            for (size_t l = 0; l < n; l++) {
-                double start = dget(before[i], l), got = dget(bar2[i], l) - start;
-                double want = dget(bar1[i], l);
-                if (!(fabs(got - want) <= SUM_TOL * (fabs(start) + fabs(want))))
-                    report_failure(WHERE ": adjoint of %s at lane %zu: accumulator went from "
-                                   "%.17g to %.17g, an increase of %.17g, expected %.17g",
-                                   WHERE_ARGS(&c), name, l, start, dget(bar2[i], l), got, want);
-            }
+            for (size_t l = 0; l < n; l++)
+                for (ptrdiff_t e = 0; e < nel(&c, i, l); e++) {
+                    double start = eget(before[i], l, e), got = eget(bar2[i], l, e) - start;
+                    double want = eget(bar1[i], l, e);
+                    if (!(fabs(got - want) <= SUM_TOL * (fabs(start) + fabs(want))))
+                        report_failure(WHERE ": adjoint of %s at lane %zu: accumulator went "
+                                       "from %.17g to %.17g, an increase of %.17g, expected "
+                                       "%.17g",
+                                       WHERE_ARGS(&c), elem_name(&c, i, e, name, sizeof name),
+                                       l, start, eget(bar2[i], l, e), got, want);
+                }
         }
     }
 }
@@ -1100,7 +1589,7 @@ END_TEST
 static void check_zero_lanes(const Lib *L, const twinc_kernel *k, size_t n, int trial,
                              Arena *ar)
 {
-    twinc_arg val[MAXP], dot[MAXP], bar[MAXP];
+    twinc_arg val[MAXP], dot[MAXP], bar[MAXP], dot0[MAXP], bar0[MAXP];
     Case c;
     if (n != 0 || trial != 0)
         return;
@@ -1108,20 +1597,28 @@ static void check_zero_lanes(const Lib *L, const twinc_kernel *k, size_t n, int 
     /* Real buffers, shared and per-lane: n = 0 leaves every byte alone. */
     Rng rng = rng_for(L, k, 0, trial, 7);
     for (int i = 0; i < k->nparams; i++) {
+        const twinc_param *p = &k->params[i];
         dot[i] = bar[i] = (twinc_arg){NULL, 0, 0};
-        if (is_active_input(&k->params[i])) {
+        if (is_active_input(p)) {
             dot[i] = random_doubles(ar, &rng, 1, i % 2);
             bar[i] = random_doubles(ar, &rng, 1, i % 2);
         }
-        if (is_output(&k->params[i])) {
+        if (is_output(p)) {
             dot[i] = new_output(ar, 1, 1);
             bar[i] = random_doubles(ar, &rng, 1, 1);
         }
+        if (has_d_in(p) && is_inout(p)) {
+            dot[i] = random_doubles(ar, &rng, 1, 1);
+            bar[i] = random_doubles(ar, &rng, 1, 1);
+        }
+        if (is_array(p)) {
+            dot[i].es = dot[i].p ? 1 : 0;
+            bar[i].es = bar[i].p ? 1 : 0;
+        }
     }
-    double dot0[MAXP], bar0[MAXP];
     for (int i = 0; i < k->nparams; i++) {
-        dot0[i] = dot[i].p ? *(double *)dot[i].p : 0.0;
-        bar0[i] = bar[i].p ? *(double *)bar[i].p : 0.0;
+        dot0[i] = arg_copy(ar, &c, i, dot[i]);
+        bar0[i] = arg_copy(ar, &c, i, bar[i]);
     }
     expect_ok(&c, k->primal(0, c.val, NULL), "primal");
     expect_ok(&c, k->reference(0, c.val, NULL), "reference");
@@ -1129,15 +1626,16 @@ static void check_zero_lanes(const Lib *L, const twinc_kernel *k, size_t n, int 
     expect_ok(&c, k->adjoint(0, c.val, bar, NULL), "adjoint");
     for (int i = 0; i < k->nparams; i++) {
         const char *name = k->params[i].name;
-        if (is_output(&k->params[i]))
-            check_output_gaps(&c, c.val[i], "a twin with n=0", name);
-        if (dot[i].p && !same_bits(*(double *)dot[i].p, dot0[i]))
+        if (writes_value(&k->params[i]))
+            check_output_gaps(&c, i, c.val[i], "a twin with n=0");
+        if (dot[i].p && !same_buffer(&c, i, dot[i], dot0[i]))
             report_failure(WHERE ": tangent with n=0 changed dot of %s from %.17g to %.17g",
-                           WHERE_ARGS(&c), name, dot0[i], *(double *)dot[i].p);
-        if (bar[i].p && !same_bits(*(double *)bar[i].p, bar0[i]))
+                           WHERE_ARGS(&c), name, *(double *)dot0[i].p, *(double *)dot[i].p);
+        if (bar[i].p && !same_buffer(&c, i, bar[i], bar0[i]))
             report_failure(WHERE ": adjoint with n=0 changed bar of %s from %.17g to %.17g",
-                           WHERE_ARGS(&c), name, bar0[i], *(double *)bar[i].p);
+                           WHERE_ARGS(&c), name, *(double *)bar0[i].p, *(double *)bar[i].p);
     }
+    check_inputs_unchanged(&c, "a twin with n=0");
 
     /* Argument arrays whose pointers are all NULL. */
     for (int i = 0; i < k->nparams; i++)
@@ -1207,28 +1705,44 @@ static void check_uniform_refused(const Lib *L, const twinc_kernel *k, size_t n,
             continue;
         Case c;
         case_new(&c, ar, L, k, n, trial);
-        /* The same value in every lane, but addressed with lane stride 1. */
-        size_t sz = type_size(k->params[u].type);
-        unsigned char *p = arena_alloc(ar, n * sz);
-        for (size_t l = 0; l < n; l++)
-            memcpy(p + l * sz, c.val[u].p, sz);
-        c.val[u] = (twinc_arg){p, 1, 0};
+        /* The same value in every lane, but addressed with a lane stride. */
+        if (is_array(&k->params[u])) {
+            twinc_arg per_lane = dbuf(ar, &c, u, lay_array(&c, u, 0), NAN, E_GAP, NULL);
+            for (size_t l = 0; l < n; l++)
+                for (ptrdiff_t e = 0; e < c.maxlen[u]; e++)
+                    *eptr(per_lane, l, e) = eget(c.val[u], 0, e);
+            c.val[u] = per_lane;
+        } else {
+            size_t sz = type_size(k->params[u].type);
+            unsigned char *p = arena_alloc(ar, n * sz);
+            for (size_t l = 0; l < n; l++)
+                memcpy(p + l * sz, c.val[u].p, sz);
+            c.val[u] = (twinc_arg){p, 1, 0};
+        }
         derivs_zero(&c, ar, dot, 1);
         derivs_zero(&c, ar, bar, 1);
-        for (int i = 0; i < k->nparams; i++)
+        for (int i = 0; i < k->nparams; i++) {
             if (is_output(&k->params[i])) {
                 dot[i] = new_output(ar, n, 1);
                 bar[i] = constant_doubles(ar, n, 1, 1.0);
             }
-        int s[3] = {k->primal(n, c.val, workspace(&c, ar, &ws)),
-                    k->tangent(n, c.val, dot, workspace(&c, ar, &ws)),
-                    k->adjoint(n, c.val, bar, workspace(&c, ar, &ws))};
+            if (is_inout(&k->params[i]) && has_d_in(&k->params[i])) {
+                dot[i] = dbuf(ar, &c, i, lay_array(&c, i, 0), SENTINEL, E_ZERO, NULL);
+                bar[i] = dbuf(ar, &c, i, lay_array(&c, i, 0), SENTINEL, E_ZERO, NULL);
+            }
+        }
+        int s[3];
+        s[0] = k->primal(n, c.val, workspace(&c, ar, &ws));
+        case_refresh_inout(&c, ar);
+        s[1] = k->tangent(n, c.val, dot, workspace(&c, ar, &ws));
+        case_refresh_inout(&c, ar);
+        s[2] = k->adjoint(n, c.val, bar, workspace(&c, ar, &ws));
         const char *names[3] = {"primal", "tangent", "adjoint"};
         for (int j = 0; j < 3; j++)
             if (s[j] != TWINC_EUNIFORM)
-                report_failure(WHERE ": uniform parameter %s given lane stride 1: %s returned "
-                               "%d, expected TWINC_EUNIFORM (%d)",
-                               WHERE_ARGS(&c), k->params[u].name, names[j], s[j],
+                report_failure(WHERE ": uniform parameter %s given lane stride %td: %s "
+                               "returned %d, expected TWINC_EUNIFORM (%d)",
+                               WHERE_ARGS(&c), k->params[u].name, c.val[u].ls, names[j], s[j],
                                TWINC_EUNIFORM);
     }
 }
