@@ -41,6 +41,7 @@ GEN_HDRS := libclang_tool/twinc_gen.h libclang_tool/builtins.h runtime/twinc.h
 CORPUS   := $(basename $(notdir $(wildcard tests/corpus/*.c)))
 CORPUS_SO:= $(CORPUS:%=$(B)/corpus/lib%.so)
 SAMPLES  := bs sabr
+LOOP_SAMPLES := paths garch curve tree
 
 .PHONY: all deps test demo bench clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
 .DELETE_ON_ERROR:
@@ -108,19 +109,28 @@ $(B)/samples/%.warn: $(B)/samples/%.twin.c
 	$(CLANG) $(CFLAGS_TWIN) -Werror -I$(B)/samples -c $< -o /dev/null
 	@touch $@
 
-$(B)/samples/libsamples.so: $(SAMPLES:%=samples/%.c) $(SAMPLES:%=$(B)/samples/%.twin.c) $(SAMPLES:%=$(B)/samples/%.warn)
-	$(CC) $(CFLAGS_TWIN) -shared -I$(B)/samples $(SAMPLES:%=samples/%.c) $(SAMPLES:%=$(B)/samples/%.twin.c) -o $@ -lm
+ALL_SAMPLES := $(SAMPLES) $(LOOP_SAMPLES)
+
+$(B)/samples/libsamples.so: $(ALL_SAMPLES:%=samples/%.c) $(ALL_SAMPLES:%=$(B)/samples/%.twin.c) $(ALL_SAMPLES:%=$(B)/samples/%.warn)
+	$(CC) $(CFLAGS_TWIN) -shared -I$(B)/samples $(ALL_SAMPLES:%=samples/%.c) $(ALL_SAMPLES:%=$(B)/samples/%.twin.c) -o $@ -lm
 
 $(B)/samples/demo: samples/demo.c samples/closed_form.c samples/closed_form.h $(SAMPLES:%=samples/%.c) \
                    $(SAMPLES:%=$(B)/samples/%.twin.c) $(SAMPLES:%=$(B)/samples/%.warn)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -Wall -Wextra -Wno-unknown-pragmas -Iruntime -I$(B)/samples -Isamples \
 	  samples/demo.c samples/closed_form.c $(SAMPLES:%=samples/%.c) $(SAMPLES:%=$(B)/samples/%.twin.c) -o $@ -lm
 
+$(B)/samples/demo_loops: samples/demo_loops.c $(LOOP_SAMPLES:%=samples/%.c) \
+                   $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) $(LOOP_SAMPLES:%=$(B)/samples/%.warn)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -Wall -Wextra -Wno-unknown-pragmas -Iruntime -I$(B)/samples -Isamples \
+	  samples/demo_loops.c $(LOOP_SAMPLES:%=samples/%.c) $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) -o $@ -lm
+
 # ---- tests ----
 
 TEST_SRCS := tests/check_main.c tests/test_gen.c tests/test_runtime.c tests/test_corpus.c
+# test_runtime.c compiles the array fixtures in
+TEST_DEPS := tests/fixtures/handarray.c
 
-$(B)/tests/check_main: $(TEST_SRCS) $(B)/libtwincgen.a $(B)/libtwinc.a $(GEN_HDRS)
+$(B)/tests/check_main: $(TEST_SRCS) $(TEST_DEPS) $(B)/libtwincgen.a $(B)/libtwinc.a $(GEN_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_GEN) -Iruntime -DTWINC_SOURCE_DIR='"$(CURDIR)"' $(TEST_SRCS) $(B)/libtwincgen.a \
 	  $(B)/libtwinc.a $(LDFLAGS_GEN) $(CHECK_LIBS) -ldl -lm -o $@
@@ -145,8 +155,12 @@ $(B)/tests/libtworegs.so: tests/fixtures/handtwin.c tests/fixtures/duptwin.c run
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TWIN) -shared '-DDUPTWIN_KERNEL="dup_triple"' tests/fixtures/handtwin.c tests/fixtures/duptwin.c -o $@ -lm
 
+$(B)/tests/libhandarray.so: tests/fixtures/handarray.c runtime/twinc.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TWIN) -Werror -shared $< -o $@ -lm
+
 FIXTURES := $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so $(B)/tests/libbadabi.so $(B)/tests/libduptwin.so \
-            $(B)/tests/libtworegs.so
+            $(B)/tests/libtworegs.so $(B)/tests/libhandarray.so
 
 unit-tests: $(B)/tests/check_main $(CORPUS_SO) $(FIXTURES)
 	TWINC_CORPUS_LIBS="$(CORPUS_SO)" TWINC_HANDTWIN=$(B)/tests/libhandtwin.so \
@@ -156,7 +170,7 @@ error-tests: $(B)/twinc
 	bash tests/run_errors.sh $(B)/twinc tests/errors
 
 cli-tests: $(B)/twinc $(FIXTURES) $(B)/samples/libsamples.so
-	bash tests/test_check_cli.sh $(B)/twinc $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so
+	bash tests/test_check_cli.sh $(B)/twinc $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so $(B)/tests/libhandarray.so
 	bash tests/test_cli.sh $(B)/twinc $(B)/samples/libsamples.so
 
 # The generator under AddressSanitizer and UBSan, over the corpus and the
@@ -170,7 +184,7 @@ $(B)/asan/twinc: $(GEN_SRCS:%=libclang_tool/%.c) libclang_tool/main.c libclang_t
 
 sanitize: $(B)/asan/twinc $(B)/tests/check_main $(CORPUS_SO) $(B)/samples/libsamples.so
 	@mkdir -p $(B)/asan/out
-	@for f in tests/corpus/*.c samples/bs.c samples/sabr.c; do \
+	@for f in tests/corpus/*.c $(ALL_SAMPLES:%=samples/%.c); do \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    $(B)/asan/twinc gen $$f -o $(B)/asan/out/$$(basename $$f .c).twin.c >/dev/null || exit 1; \
 	  ref=$$(ls $(B)/corpus/$$(basename $$f .c).twin.c $(B)/samples/$$(basename $$f .c).twin.c 2>/dev/null | head -1); \
@@ -202,8 +216,9 @@ test: all $(EXTRA_ALL) unit-tests error-tests cli-tests sanitize $(EXTRA_TESTS)
 
 # ---- demo ----
 
-demo: all $(B)/samples/demo
+demo: all $(B)/samples/demo $(B)/samples/demo_loops
 	$(B)/samples/demo
+	$(B)/samples/demo_loops
 
 clean:
 	rm -rf $(B) demo-output
