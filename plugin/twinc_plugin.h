@@ -1,13 +1,12 @@
 /*
  * twinc_plugin.h — what the GCC and the Clang plugin share (twinc_plugin.c).
  *
- * A plugin sees `#pragma aad` in the main file, starts a generator job on that
- * file with the include paths and defines it rebuilt from its compiler's own
- * options, and at the end of the translation unit waits for the job and turns
- * each collected diagnostic into one of its compiler's diagnostics.  The job
- * runs the generator library (libclang_tool/) on a thread of its own, so the
- * libclang parse overlaps the compiler's optimisation and code generation; it
- * never prints, and touches nothing of the host compiler.
+ * A plugin learns that the file it compiles has a `#pragma aad`, starts a
+ * generator job on that file with the include paths and defines it rebuilt
+ * from its compiler's own options, and at the end of the translation unit
+ * waits for the job and turns each of its diagnostics into one of its
+ * compiler's diagnostics.  The job (twinc-gen, in a process of its own) works
+ * while the compiler does, and touches nothing of the host compiler.
  *
  * Plain C, callable from the C++ of both plugins.
  */
@@ -28,7 +27,7 @@ typedef struct TpDiag {
 
 typedef struct TpJob TpJob;
 
-/* A growable argument list (the flags for the parse). */
+/* A growable argument list (the flags for the parse), NULL-terminated. */
 typedef struct TpArgs {
     char **v;
     int n, cap;
@@ -38,8 +37,10 @@ void tp_args_add2(TpArgs *a, const char *prefix, const char *s); /* prefix + s *
 void tp_args_free(TpArgs *a);
 
 /* Start generating the twins of `input` into OUT_DIR/<stem>.twin.c and .h
- * (OUT_DIR is created if missing).  The job copies what it keeps.  With
- * `async` it runs on its own thread; otherwise it runs now.  Never NULL. */
+ * (OUT_DIR is created if missing) in twinc-gen, warm or fresh.  The job copies
+ * what it keeps.  With `async` it runs alongside the caller; otherwise it has
+ * finished when this returns.  Never NULL: a job that could not start holds
+ * its error. */
 TpJob *tp_start(const char *input, const char *out_dir, const TpArgs *flags, int async);
 
 /* Wait for the job; returns the generator's status: 0 written, 1 user errors
@@ -47,8 +48,12 @@ TpJob *tp_start(const char *input, const char *out_dir, const TpArgs *flags, int
 int tp_wait(TpJob *j);
 int tp_ndiags(const TpJob *j);
 const TpDiag *tp_diag(const TpJob *j, int i);
-const char *tp_out_c(const TpJob *j); /* the twin file the job writes */
 void tp_free(TpJob *j);
+
+/* Whether a line of `path` reads `#pragma aad` (spaces allowed around '#'): a
+ * quick look at the raw text, so a job can start before the compiler parses.
+ * The compiler's pragma handler has the last word. */
+int tp_file_has_pragma(const char *path);
 
 /* The folder part of `path` ("." when it has none), malloc'ed. */
 char *tp_dirname(const char *path);

@@ -14,11 +14,17 @@
  * `#pragma aad` handler (so -Wunknown-pragmas stays quiet; under -E the action
  * never runs and the pragma is printed through) and collects the include
  * paths, defines and language standard of this compile from the
- * CompilerInstance.  The first `#pragma aad` of the main file starts the
- * generator (twinc_plugin.c, on its own thread); HandleTranslationUnit, after
- * code generation, waits for it and reports each of its diagnostics through
- * Clang's DiagnosticsEngine at the SourceLocation of the same file:line:col.
- * When Clang itself reported errors, the generator's are dropped.
+ * CompilerInstance.  If a line of the main file reads `#pragma aad`, it starts
+ * the generator at once (twinc_plugin.c: in twinc-gen, a process of its own,
+ * overlapping Clang's whole compile);
+ * the pragma handler confirms it (a `#pragma aad` the preprocessor keeps, in
+ * the main file) or starts it if that quick look missed.  HandleTranslationUnit,
+ * after code generation, waits for the generator and reports each of its
+ * diagnostics through Clang's DiagnosticsEngine at the SourceLocation of the
+ * same file:line:col.  When Clang itself reported errors, the generator's are
+ * dropped, and so is the work of an unconfirmed start.  Preprocessed input
+ * (-save-temps) with `#pragma aad` is an error: its flags are gone, and stale
+ * twins must never be linked.
  *
  * One plugin instance may see several translation units (the integrated cc1
  * runs `clang a.c b.c` in one process); all state lives in the per-unit
@@ -108,7 +114,7 @@ void clang_flags(const CompilerInstance &ci, TpArgs *a)
 std::string default_out_dir(const CompilerInstance &ci)
 {
     const std::string &obj = ci.getFrontendOpts().OutputFile;
-    if (obj.empty() || obj == "-")
+    if (obj.empty() || obj == "-" || obj == "/dev/null")
         return ".";
     char *dir = tp_dirname(obj.c_str());
     std::string d = dir;
@@ -136,7 +142,7 @@ public:
         if (tw->seen || !pp.getSourceManager().isWrittenInMainFile(intro.Loc))
             return;
         tw->seen = true;
-        if (!tw->sync)
+        if (!tw->job && !tw->sync)
             tw->start();
     }
 };
@@ -168,16 +174,13 @@ public:
     void HandleTranslationUnit(ASTContext &) override
     {
         Twinc &t = *tw;
-        if (!t.seen)
-            return;
         bool clang_failed = t.ci.getDiagnostics().hasErrorOccurred();
-        if (!t.job) {
-            if (clang_failed)
-                return;
-            t.start();
-        }
+        if (t.seen && !t.job && !clang_failed)
+            t.start(); /* -fplugin-arg-twinc-sync */
+        if (!t.job)
+            return;
         tp_wait(t.job);
-        if (!clang_failed)
+        if (t.seen && !clang_failed)
             for (int i = 0; i < tp_ndiags(t.job); i++)
                 report(t.ci, tp_diag(t.job, i));
     }
@@ -212,8 +215,21 @@ protected:
         tw->input = in.str();
         if (ci.getLangOpts().CPlusPlus || ci.getLangOpts().ObjC)
             return std::make_unique<ASTConsumer>(); /* C only: no pragma, no twins */
+        const auto &inputs = ci.getFrontendOpts().Inputs;
+        if (!inputs.empty() && inputs[0].getKind().isPreprocessed()) {
+            /* -save-temps: the flags are gone; never leave stale twins */
+            if (tp_file_has_pragma(tw->input.c_str())) {
+                DiagnosticsEngine &de = ci.getDiagnostics();
+                de.Report(de.getCustomDiagID(DiagnosticsEngine::Error,
+                                             "twinc: cannot write twins from preprocessed input; compile the "
+                                             ".c file directly (no -save-temps) or use the twinc command"));
+            }
+            return std::make_unique<ASTConsumer>();
+        }
         clang_flags(ci, &tw->flags);
         ci.getPreprocessor().AddPragmaHandler(new AadPragma(tw)); /* the preprocessor owns it */
+        if (!tw->sync && tp_file_has_pragma(tw->input.c_str()))
+            tw->start();
         return std::make_unique<Consumer>(tw);
     }
 

@@ -12,17 +12,22 @@
  * What it does, in compiler order:
  *   PLUGIN_PRAGMAS      registers `#pragma aad` (clauses and all), so builds with
  *                       -Wall -Werror -Wunknown-pragmas stay clean;
- *   the pragma handler  on the first `#pragma aad` of the main file, starts the
- *                       generator on that file (twinc_plugin.c, on its own thread)
- *                       with the -I/-D/-U/-include/-std/... options GCC itself was
- *                       given, read back from save_decoded_options;
+ *   plugin_init         if a line of the main file reads `#pragma aad`, starts the
+ *                       generator on that file at once (twinc_plugin.c: a process
+ *                       running alongside GCC's whole compile), with the
+ *                       -I/-D/-U/-include/-std/... options GCC itself was given,
+ *                       read back from save_decoded_options;
+ *   the pragma handler  confirms it: a `#pragma aad` that the preprocessor keeps,
+ *                       in the main file (and starts the generator if the quick
+ *                       look missed it);
  *   PLUGIN_FINISH_UNIT  waits for the generator and re-reports each of its
  *                       diagnostics with error_at()/inform() at the GCC location of
  *                       the same file:line:col, so the compile fails like any other
  *                       (PLUGIN_FINISH does the same when GCC skips FINISH_UNIT,
  *                       e.g. under -fsyntax-only).
- * A file without `#pragma aad` costs nothing: the generator never starts.  When
- * GCC itself reported errors, the generator's are dropped (they would repeat).
+ * A file without `#pragma aad` costs nothing: the generator is never loaded.
+ * When GCC itself reported errors, the generator's are dropped (they would
+ * repeat them), and so is the work of a start the handler never confirmed.
  */
 #include "gcc-plugin.h"
 #include "plugin-version.h"
@@ -79,13 +84,34 @@ static void gcc_flags(TpArgs *out)
     }
 }
 
+static bool has_option(size_t opt_index)
+{
+    for (unsigned i = 0; i < save_decoded_options_count; i++)
+        if (save_decoded_options[i].opt_index == opt_index)
+            return true;
+    return false;
+}
+
+/* The file cc1 compiles: main_input_filename once GCC has set it, and the
+ * command line's input before (plugin_init runs before that). */
+static const char *input_file(void)
+{
+    if (main_input_filename)
+        return main_input_filename;
+    for (unsigned i = 0; i < save_decoded_options_count; i++)
+        if (save_decoded_options[i].opt_index == OPT_SPECIAL_input_file)
+            return save_decoded_options[i].arg;
+    return NULL;
+}
+
 /* Where the twins go: the plugin argument, else next to the object. */
 static char *out_dir(void)
 {
     if (g.out_dir)
         return xstrdup(g.out_dir);
-    /* -dumpdir is "obj/dir/" for -c -o obj/dir/x.o and "dir/prog-" when linking */
-    if (dump_dir_name && strchr(dump_dir_name, '/'))
+    /* -dumpdir is "obj/dir/" for -c -o obj/dir/x.o and "dir/prog-" when linking;
+       "/dev/" for -o /dev/null, which is no place for twins */
+    if (dump_dir_name && strchr(dump_dir_name, '/') && strcmp(dump_dir_name, "/dev/"))
         return tp_dirname(dump_dir_name);
     return xstrdup(".");
 }
@@ -97,9 +123,20 @@ static void start_job(void)
     TpArgs flags = {NULL, 0, 0};
     gcc_flags(&flags);
     char *dir = out_dir();
-    g.job = tp_start(main_input_filename, dir, &flags, !g.sync);
+    g.job = tp_start(input_file(), dir, &flags, !g.sync);
     free(dir);
     tp_args_free(&flags);
+}
+
+/* The generator is slower to start than cc1 (libclang and LLVM take ~15 ms to
+ * load), so a file that visibly has `#pragma aad` gets it started right from
+ * plugin_init, ahead of GCC's own initialisation. */
+static void start_early(void)
+{
+    const char *in = input_file();
+    if (in && g.is_c && !g.sync && !flag_preprocess_only && !has_option(OPT_fpreprocessed) &&
+        tp_file_has_pragma(in))
+        start_job();
 }
 
 /* The clauses are the generator's business (it reports a bad one at its
@@ -114,10 +151,17 @@ static void handle_pragma_aad(cpp_reader *)
     if (!map || !MAIN_FILE_P(map) || g.seen)
         return;
     g.seen = true;
-    if (!g.is_c)
+    if (!g.is_c) {
         warning_at(loc, 0, "%s: %<#pragma aad%> works in C files only; no twins for this file", g.name);
-    else if (!g.sync)
+    } else if (has_option(OPT_fpreprocessed)) {
+        /* -save-temps, distcc: the flags and the source are gone, and libclang
+           cannot read GCC's preprocessed glibc headers; never leave stale twins */
+        error_at(loc, "%s: cannot write twins from preprocessed input; compile the %<.c%> file "
+                      "directly (no %<-save-temps%>) or use the twinc command", g.name);
+        g.is_c = false;
+    } else if (!g.job && !g.sync) {
         start_job();
+    }
 }
 
 static void register_pragmas(void *, void *) { c_register_pragma(NULL, "aad", handle_pragma_aad); }
@@ -126,13 +170,20 @@ static void register_pragmas(void *, void *) { c_register_pragma(NULL, "aad", ha
 
 /* The GCC location of file:line:col, or UNKNOWN_LOCATION if GCC never read
  * that file or the position does not round-trip. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 static location_t gcc_location(const char *file, int line, int col)
 {
     const line_map_ordinary *best = NULL;
+    const char *base = base_name(file);
     for (unsigned i = 0; i < LINEMAPS_ORDINARY_USED(line_table); i++) {
         const line_map_ordinary *m = LINEMAPS_ORDINARY_MAP_AT(line_table, i);
         const char *name = ORDINARY_MAP_FILE_NAME(m);
-        if (!name || ORDINARY_MAP_STARTING_LINE_NUMBER(m) > (linenum_type)line)
+        if (!name || ORDINARY_MAP_STARTING_LINE_NUMBER(m) > (linenum_type)line || strcmp(base_name(name), base))
             continue;
         if (best && !strcmp(ORDINARY_MAP_FILE_NAME(best), name))
             best = m; /* a later map of the same file starts closer to the line */
@@ -160,11 +211,11 @@ static void report(const TpDiag *d)
             inform(loc, "%s", d->msg);
     } else if (d->file) {
         if (d->is_error)
-            error("%s:%d:%d: %s", d->file, d->line, d->col, d->msg);
+            error_at(UNKNOWN_LOCATION, "%s:%d:%d: %s", d->file, d->line, d->col, d->msg);
         else
             inform(UNKNOWN_LOCATION, "%s:%d:%d: %s", d->file, d->line, d->col, d->msg);
     } else if (d->is_error) {
-        error("twinc: %s", d->msg);
+        error_at(UNKNOWN_LOCATION, "twinc: %s", d->msg);
     } else {
         inform(UNKNOWN_LOCATION, "twinc: %s", d->msg);
     }
@@ -172,16 +223,15 @@ static void report(const TpDiag *d)
 
 static void finish(void *, void *)
 {
-    if (g.done || !g.seen || !g.is_c)
+    if (g.done)
         return;
     g.done = true;
-    if (!g.job) {
-        if (seen_error())
-            return;
-        start_job();
-    }
+    if (g.seen && g.is_c && !g.job && !seen_error())
+        start_job(); /* -fplugin-arg-twinc-sync */
+    if (!g.job)
+        return;
     tp_wait(g.job);
-    if (!seen_error())
+    if (g.seen && !seen_error())
         for (int i = 0; i < tp_ndiags(g.job); i++)
             report(tp_diag(g.job, i));
     tp_free(g.job);
@@ -222,5 +272,6 @@ int plugin_init(struct plugin_name_args *args, struct plugin_gcc_version *versio
     register_callback(g.name, PLUGIN_PRAGMAS, register_pragmas, NULL);
     register_callback(g.name, PLUGIN_FINISH_UNIT, finish, NULL);
     register_callback(g.name, PLUGIN_FINISH, finish, NULL);
+    start_early();
     return 0;
 }
