@@ -26,12 +26,16 @@
  * twinc_graph_error() (a shape mismatch names both shapes).  Compilation
  * (once) marks what is differentiated, fuses chains of elementwise operations
  * into single passes over blocks of elements, makes views read in place
- * where they can, and plans every buffer of both replays into one arena
- * with buffers reused once dead.  After compilation the graph is immutable:
- * any number of threads may replay it at once; each replay borrows an
- * execution context (arena, registers, kernel workspace) from a pool owned by
- * the graph, so memory is bounded by the largest number of concurrent
- * replays and does not grow across replays.
+ * where they can, runs chains of row-wise steps (elementwise, reductions and
+ * scans along later axes, kernel calls) tile by tile so that their
+ * intermediates never exist in full, and plans every other buffer of both
+ * replays into one arena with buffers reused once dead.  After compilation
+ * the graph is immutable: any number of threads may replay it at once; each
+ * replay borrows an execution context (arena, registers, kernel workspace)
+ * from a pool owned by the graph, so memory is bounded by the largest number
+ * of concurrent replays and does not grow across replays.  A replay spreads
+ * its work over a process-wide pool of worker threads and gives the same
+ * bits however the work was scheduled.
  *
  * Differentiation: the reverse replay seeds the adjoints of the outputs
  * flagged at compilation and returns the adjoint of every differentiable
@@ -204,6 +208,7 @@ typedef struct twinc_graph_stats {
     int steps;              /* forward passes after fusion */
     int fused;              /* elementwise nodes executed inside fused passes */
     int reverse_steps;      /* reverse passes */
+    int tiled;              /* passes run tile by tile in fused row regions */
     size_t arena_forward;   /* bytes of the forward replay's arena */
     size_t arena_gradient;  /* bytes of the forward + reverse replay's arena */
 } twinc_graph_stats;
@@ -244,7 +249,9 @@ void twinc_graph_trim(twinc_graph *g);
 typedef struct twinc_ndarg {
     void *p;
     const ptrdiff_t *strides; /* nd entries; NULL when p is NULL or nd == 0 */
-    ptrdiff_t es;
+    ptrdiff_t es;             /* arrays: element stride (elements) */
+    ptrdiff_t len;            /* arrays: elements available in each lane (checked
+                               * against the parameter's length in every lane) */
 } twinc_ndarg;
 
 typedef enum twinc_twin { TWINC_TWIN_PRIMAL = 0, TWINC_TWIN_TANGENT = 1, TWINC_TWIN_ADJOINT = 2 } twinc_twin;
@@ -256,13 +263,26 @@ typedef struct twinc_scratch {
 } twinc_scratch;
 void twinc_scratch_free(twinc_scratch *s);
 
+/* Threads replays and kernel calls use (TWINC_NUM_THREADS, else one per
+ * CPU), and the vector math in use (0 libm, 1 AVX2, 2 AVX-512 libmvec;
+ * TWINC_VMATH=0 turns it off). */
+int twinc_graph_threads(void);
+int twinc_graph_vector_math(void);
+
 /* Run a twin over every lane of `shape`: dimensions that all arguments
  * traverse alike are merged, the innermost becomes the twin's batch and the
  * others are looped over (so any broadcast or strided layout works without
- * copies).  val/dot/bar are indexed by registry parameter as in twinc.h.  For
- * the adjoint, accumulators with stride 0 in a dimension sum over it.
- * Returns the twin's status, with the kernel's name and the status's meaning
- * in errbuf on failure.  ws (may be NULL) holds the workspace between calls. */
+ * copies).  val/dual are indexed by registry parameter as in twinc.h (dual:
+ * the tangent twin's dot or the adjoint twin's bar; NULL for the primal).
+ * For the adjoint, accumulators with stride 0 in a dimension sum over it.
+ * Outputs (and in/out arrays) need their own memory in every lane.  Large
+ * calls are split over the worker threads (see twinc_graph_threads); an
+ * accumulator summed over lanes gets a private copy per part, added in a
+ * fixed order, so results do not depend on the scheduling.  Returns the
+ * twin's status, with the kernel's name and the status's meaning in errbuf
+ * on failure (also TWINC_EINVAL when an array's length in some lane exceeds
+ * the elements given).  ws (may be NULL) keeps the calling thread's
+ * workspace between calls. */
 int twinc_kernel_run_nd(const twinc_kernel *k, twinc_twin twin, int nd, const int64_t *shape,
                         const twinc_ndarg *val, const twinc_ndarg *dual, twinc_scratch *ws,
                         char *errbuf, size_t errlen);
