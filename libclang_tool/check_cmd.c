@@ -40,7 +40,7 @@
 int twinc_cmd_check(int argc, char **argv);
 
 #define DEFAULT_POINTS 4
-#define SPREAD 0.2 /* random points: +-20% of max(|base|, 1e-3) */
+#define SPREAD 0.2 /* random points: +-20% of |base| (of 1e-3 if base = 0) */
 
 static void usage(FILE *out)
 {
@@ -72,7 +72,7 @@ static void usage(FILE *out)
           "                       (default 4).  A random point moves every double input\n"
           "                       (every array element) not declared uniform(...) by a\n"
           "                       uniformly random amount in [-20%, +20%] of\n"
-          "                       max(|base value|, 1e-3); integers, and so array\n"
+          "                       |base value| (of 1e-3 where it is 0); integers, and so array\n"
           "                       lengths, and uniform inputs keep their base value\n"
           "  --seed S             seed of the random points and test directions\n"
           "                       (default 1; the same seed gives the same points)\n"
@@ -91,7 +91,10 @@ static void usage(FILE *out)
           "                       element counts under \"lengths\")\n"
           "  -h, --help           print this help\n"
           "\n"
-          "Finite differences are central, with step h = cbrt(DBL_EPSILON) * max(1, |x|);\n"
+          "The base point is, per input: its --at value, else the value in the kernel's\n"
+          "`#pragma aad check(name = value, ...)`, else 1.\n"
+          "Finite differences are central, with step h = cbrt(DBL_EPSILON) * max(|x|, s),\n"
+          "s = min(1, |base value|) (1 where the base value is 0);\n"
           "their error is estimated by comparison with step h/2.  Where an output is not\n"
           "smooth within a step of the point (a branch or a kink) and the central\n"
           "difference disagrees, the left or right one-sided difference (Richardson-\n"
@@ -133,12 +136,17 @@ typedef struct Opts {
     int json;
 } Opts;
 
-static void opts_free(Opts *o)
+static void free_opts_at(Opts *o)
 {
     for (int i = 0; i < o->nat_text; i++)
         free(o->at_text[i]);
     free(o->at_text);
     free(o->at);
+}
+
+static void opts_free(Opts *o)
+{
+    free_opts_at(o);
     free(o->kernels);
 }
 
@@ -581,6 +589,39 @@ static int validate_at(Opts *o, const twinc_kernel *const *ks, int nk)
     return 0;
 }
 
+/* The items that set kernel k's base point: its registry's check point
+ * (`#pragma aad check(...)`, validated by the generator) first, then every
+ * --at item, so that --at wins.  ko shares o's strings; free_kernel_opts. */
+static int kernel_opts(const Opts *o, const twinc_kernel *k, Opts *ko)
+{
+    Opts def = {0};
+    *ko = *o;
+    ko->at = NULL;
+    ko->at_text = NULL;
+    ko->nat = ko->nat_text = 0;
+    if (k->check_at && k->check_at[0] && add_at(&def, k->check_at) != 0) {
+        fprintf(stderr, "twinc check: %s: the registry's check point '%s' does not parse\n", k->name,
+                k->check_at);
+        free_opts_at(&def);
+        return 2;
+    }
+    ko->at = malloc((size_t)(def.nat + o->nat + 1) * sizeof *ko->at);
+    if (!ko->at) {
+        free_opts_at(&def);
+        fputs("twinc check: out of memory\n", stderr);
+        return 2;
+    }
+    for (int a = 0; a < def.nat; a++)
+        ko->at[ko->nat++] = def.at[a];
+    for (int a = 0; a < o->nat; a++)
+        ko->at[ko->nat++] = o->at[a];
+    ko->at_text = def.at_text; /* the defaults' strings now belong to ko */
+    ko->nat_text = def.nat_text;
+    free(def.at);
+    return 0;
+}
+
+
 /* Set the base point of c from --at, in the order given (validated). */
 static int apply_at(const Opts *o, twinc_check *c)
 {
@@ -744,7 +785,7 @@ static void print_point_text(FILE *out, const twinc_check *c, int p)
     for (int jo = 0; jo < c->nout; jo++)
         value_bad |= !isfinite(pt->value[c->outputs[jo]]);
     if (pt->flags & TWINC_CHECK_F_NONFINITE)
-        fprintf(out, "    FAIL: %s is not finite at this point; give --at\n",
+        fprintf(out, "    FAIL: %s is not finite at this point; give --at (or `#pragma aad check(...)`)\n",
                 value_bad ? "value" : "a derivative");
     if (pt->flags & (TWINC_CHECK_F_ADJOINT | TWINC_CHECK_F_TANGENT)) {
         for (int jo = 0; jo < c->nout; jo++)
@@ -1038,16 +1079,23 @@ int twinc_cmd_check(int argc, char **argv)
     int nobj = 0;
     for (int n = 0; n < nk; n++) {
         const twinc_kernel *k = ks[n];
+        Opts ko; /* the kernel's own check(...) point, then --at over it */
+        if (kernel_opts(&o, k, &ko) != 0) {
+            rc = 2;
+            goto cleanup;
+        }
         long long *ints = malloc((size_t)(k->nparams ? k->nparams : 1) * sizeof *ints);
         twinc_check *c = NULL;
         if (ints) { /* the integers first: they fix the array lengths */
-            kernel_ints(&o, k, ints);
+            kernel_ints(&ko, k, ints);
             c = twinc_check_create_at(k, o.points, ints, err, sizeof err);
             free(ints);
         } else {
             snprintf(err, sizeof err, "out of memory");
         }
-        if (c && apply_at(&o, c) != 0) {
+        int at_rc = c ? apply_at(&ko, c) : 0;
+        free_opts_at(&ko);
+        if (at_rc != 0) {
             twinc_check_destroy(c);
             c = NULL;
             snprintf(err, sizeof err, "out of memory");

@@ -408,9 +408,10 @@ void emit_registry(Emit *e)
     e->indent++;
     for (int i = 0; i < u->funcs.n; i++) {
         Func *f = u->funcs.v[i];
-        em_line(e, "{\"%s\", %s, %d, %d, %s__params, %s__gp, %s__gt, %s__ga, %s, NULL},", f->name,
+        em_line(e, "{\"%s\", %s, %d, %d, %s__params, %s__gp, %s__gt, %s__ga, %s, NULL, %s},", f->name,
                 c_string(a, u->file), f->loc.line, f->params.n + (f->retvar ? 1 : 0), f->name, f->name,
-                f->name, f->name, f->external ? arena_printf(a, "%s__gr", f->name) : "NULL");
+                f->name, f->name, f->external ? arena_printf(a, "%s__gr", f->name) : "NULL",
+                f->check_at ? c_string(a, f->check_at) : "NULL");
     }
     e->indent--;
     em_line(e, "};");

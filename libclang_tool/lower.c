@@ -28,6 +28,9 @@
  * an operator that is not there in the file came from a macro and is refused.
  */
 #include <clang-c/Index.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1440,6 +1443,36 @@ static void lower_stmt(L *l, CXCursor s)
 
 /* ---- functions ---- */
 
+
+/* check(name = number): validate against parameter v and append
+ * "name=number" to f->check_at, the point `twinc check` starts from. */
+static void add_check_value(L *l, Func *f, const PragmaClause *c, int k, const Var *v)
+{
+    if (k >= c->vals.n)
+        return; /* the clause did not parse: pragma.c said so */
+    const char *text = c->vals.v[k];
+    char *end;
+    errno = 0;
+    if (ty_is_int(v->ty)) {
+        long long x = strtoll(text, &end, 0);
+        if (*end || errno == ERANGE || (v->ty == TY_INT && (x < INT_MIN || x > INT_MAX)) ||
+            ((v->ty == TY_UINT || v->ty == TY_ULONG) && x < 0)) {
+            ERR(l, c->loc, "check(%s = %s): '%s' of '%s' is %s; give an integer in its range",
+                v->user_name, text, v->user_name, f->name, ty_c(v->ty));
+            return;
+        }
+    } else {
+        double x = strtod(text, &end);
+        if (*end || !isfinite(x)) {
+            ERR(l, c->loc, "check(%s = %s): give a finite decimal number for '%s'", v->user_name, text,
+                v->user_name);
+            return;
+        }
+    }
+    f->check_at = f->check_at ? arena_printf(l->a, "%s,%s=%s", f->check_at, v->user_name, text)
+                              : arena_printf(l->a, "%s=%s", v->user_name, text);
+}
+
 static void lower_func(L *l, CXCursor fn, Pragma *p)
 {
     Func *f = l->f;
@@ -1487,7 +1520,8 @@ static void lower_func(L *l, CXCursor fn, Pragma *p)
             if (inout && is_array)
                 for (int c = 0; p && c < p->clauses.n; c++)
                     for (int a = 0; a < ((PragmaClause *)p->clauses.v[c])->args.n; a++)
-                        if (!strcmp(((PragmaClause *)p->clauses.v[c])->args.v[a], name))
+                        if (strcmp(((PragmaClause *)p->clauses.v[c])->name, "check") &&
+                            !strcmp(((PragmaClause *)p->clauses.v[c])->args.v[a], name))
                             ERR(l, ploc, "in/out array '%s' of '%s' cannot be passive or uniform", name, f->name);
         } else if (pt.kind == CXType_Pointer) {
             CXType pointee = clang_getPointeeType(pt);
@@ -1536,7 +1570,9 @@ static void lower_func(L *l, CXCursor fn, Pragma *p)
                     c->name, f->name);
                 continue;
             }
-            if (!strcmp(c->name, "passive"))
+            if (!strcmp(c->name, "check"))
+                add_check_value(l, f, c, k, v);
+            else if (!strcmp(c->name, "passive"))
                 v->passive = true;
             else
                 v->uniform = true;

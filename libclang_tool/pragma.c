@@ -9,8 +9,12 @@
  *
  * Clauses:  passive(name, ...)   inputs that carry no derivative
  *           uniform(name, ...)   inputs that every lane shares (lane stride 0)
+ *           check(name = number, ...)
+ *                                a point inside the function's domain where
+ *                                `twinc check` starts (the registry carries it)
  */
 #include <clang-c/Index.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +32,7 @@ static bool in_skipped(CXSourceRangeList *sk, unsigned offset)
     return false;
 }
 
-static const char *const known_clauses[] = {"passive", "uniform"};
+static const char *const known_clauses[] = {"passive", "uniform", "check"};
 
 /* Parse clauses from toks[i..end) (all on the pragma's line). */
 static void parse_clauses(Unit *u, Pragma *p, const Tok *t, int i, int end)
@@ -43,7 +47,7 @@ static void parse_clauses(Unit *u, Pragma *p, const Tok *t, int i, int end)
         for (size_t k = 0; k < sizeof known_clauses / sizeof *known_clauses; k++)
             known |= !strcmp(t[i].text, known_clauses[k]);
         if (!known) {
-            diag_error(u->diag, loc, "unknown clause '%s' in '#pragma aad' (known: passive, uniform)",
+            diag_error(u->diag, loc, "unknown clause '%s' in '#pragma aad' (known: passive, uniform, check)",
                        t[i].text);
             return;
         }
@@ -70,6 +74,29 @@ static void parse_clauses(Unit *u, Pragma *p, const Tok *t, int i, int end)
             }
             vec_push(u->arena, &c->args, (void *)t[i].text);
             i++;
+            if (!strcmp(c->name, "check")) { /* name = [+-]number */
+                const char *pname = t[i - 1].text;
+                SrcLoc l3 = {u->file, (int)t[i - 1].line, (int)t[i - 1].col};
+                if (i >= end || strcmp(t[i].text, "=")) {
+                    diag_error(u->diag, l3, "expected '=' and a number after '%s' in clause 'check'",
+                               pname);
+                    return;
+                }
+                i++;
+                const char *sign = "";
+                if (i < end && (!strcmp(t[i].text, "-") || !strcmp(t[i].text, "+")))
+                    sign = t[i++].text;
+                if (i >= end || t[i].kind != CXToken_Literal || t[i].text[0] == '\'' ||
+                    t[i].text[0] == '"') {
+                    diag_error(u->diag, l3, "expected a number for '%s' in clause 'check'", pname);
+                    return;
+                }
+                size_t n = strlen(sign) + strlen(t[i].text) + 1;
+                char *v = arena_alloc(u->arena, n);
+                snprintf(v, n, "%s%s", sign, t[i].text);
+                vec_push(u->arena, &c->vals, v);
+                i++;
+            }
             if (i < end && !strcmp(t[i].text, ",")) {
                 i++;
                 continue;

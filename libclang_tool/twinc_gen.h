@@ -235,6 +235,7 @@ typedef struct Func {
     bool lowering;     /* recursion guard */
     bool attempted;    /* lowering has been run */
     struct Pragma *pragma;
+    const char *check_at; /* check(...) as "name=value,...", or NULL */
     void *cursor_data; /* lower.c private */
 } Func;
 
@@ -265,8 +266,9 @@ const char *opnd_c(Arena *a, const Opnd *o);
 /* ---- pragma.c ---- */
 
 typedef struct PragmaClause {
-    const char *name;    /* "passive", "uniform" */
-    PtrVec args;         /* const char * */
+    const char *name;    /* "passive", "uniform", "check" */
+    PtrVec args;         /* const char *: parameter names */
+    PtrVec vals;         /* check: const char *, the number for each name */
     SrcLoc loc;
 } PragmaClause;
 

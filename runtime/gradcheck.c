@@ -24,7 +24,8 @@
  *             values come from one-lane calls, and the batch sum must equal
  *             their sum.
  *
- * Finite differences: D(h) at h = cbrt(DBL_EPSILON) max(1, |x|), with the
+ * Finite differences: D(h) at h = cbrt(DBL_EPSILON) max(|x|, s), s the size
+ * of the input at the base point capped at 1 (1 where it is 0), with the
  * evaluations at x +- h/2 used to estimate its error (which widens the bound
  * on rho where the function is noisy) and to detect branches and kinks,
  * where one-sided differences replace it (see fd_estimates and choose_fd).
@@ -167,14 +168,17 @@ static int store_int(void *dst, twinc_type t, long long v)
     return TWINC_EINVAL;
 }
 
-/* The FD abscissae: step s = 0..3 is x+h, x-h, x+h/2, x-h/2 rounded to double. */
-static double fd_step(double x)
+/* The FD abscissae: step s = 0..3 is x+h, x-h, x+h/2, x-h/2 rounded to
+ * double, h = cbrt(DBL_EPSILON) max(|x|, scale).  scale is the input's size
+ * at the base point (point 0), capped at 1: an input of order 1e-6 (a GARCH
+ * omega) gets a step of its own order, not one that crosses zero. */
+static double fd_step(double x, double scale)
 {
-    return cbrt(DBL_EPSILON) * (fabs(x) > 1.0 ? fabs(x) : 1.0);
+    return cbrt(DBL_EPSILON) * (fabs(x) > scale ? fabs(x) : scale);
 }
-static double fd_point(double x, int s)
+static double fd_point(double x, double scale, int s)
 {
-    double h = fd_step(x);
+    double h = fd_step(x, scale);
     switch (s) {
     case 0:
         return x + h;
@@ -211,9 +215,11 @@ static double fd_point(double x, int s)
  * Central differences mean nothing there (at a kink they average the two
  * slopes, which no branch has), so only the one-sided ones are candidates:
  * at least one of them stays on one side of the branch. */
-static int fd_estimates(double x, double f0, const double fs[4], double rtol, double est[4])
+static int fd_estimates(double x, double xscale, double f0, const double fs[4], double rtol,
+                        double est[4])
 {
-    double xp = fd_point(x, 0), xm = fd_point(x, 1), xp2 = fd_point(x, 2), xm2 = fd_point(x, 3);
+    double xp = fd_point(x, xscale, 0), xm = fd_point(x, xscale, 1), xp2 = fd_point(x, xscale, 2),
+           xm2 = fd_point(x, xscale, 3);
     double d1 = (fs[0] - fs[1]) / (xp - xm), d2 = (fs[2] - fs[3]) / (xp2 - xm2);
     double fwd1 = (fs[0] - f0) / (xp - x), fwd2 = (fs[2] - f0) / (xp2 - x);
     double bwd1 = (f0 - fs[1]) / (x - xm), bwd2 = (f0 - fs[3]) / (x - xm2);
@@ -615,7 +621,7 @@ void twinc_check_randomize(twinc_check *c, int base, uint64_t seed, double sprea
             pt->ix[t] = b->ix[t];
             if (p_double_in(par) && !p_uniform(par)) {
                 double u = 2.0 * twinc_check_uniform(&s) - 1.0;
-                double scale = fabs(b->x[t]) > 1e-3 ? fabs(b->x[t]) : 1e-3;
+                double scale = b->x[t] != 0.0 ? fabs(b->x[t]) : 1e-3;
                 pt->x[t] = b->x[t] + u * spread * scale;
             }
         }
@@ -637,6 +643,7 @@ typedef struct Run {
     size_t pad;             /* NaN elements before and after every buffer */
     size_t *pls;            /* [np] lane stride of each parameter's buffers, 0 if uniform */
     size_t *pes;            /* [np] element stride, 0 for scalars */
+    double *scale;          /* [ns] FD step scale of each slot (fd_step) */
     void **val;             /* [np] value buffers */
     double **der;           /* [np] dot/bar buffers, doubles only; else NULL */
     twinc_arg *aval, *ader; /* [np] the arguments of the next call */
@@ -847,7 +854,7 @@ static int run_primal(Run *R)
         for (int s = 0; s < S; s++)
             for (int g = 0; g < G; g++) {
                 int i = R->vin[a];
-                set_x(R, i, (1 + (size_t)a * S + s) * G + g, fd_point(R->pt[g]->x[i], s));
+                set_x(R, i, (1 + (size_t)a * S + s) * G + g, fd_point(R->pt[g]->x[i], R->scale[i], s));
             }
     clear_lanes(R, nblk * G);
     CALL_OR_FAIL(R, CALL_PRIMAL, 0, nblk * G, 1);
@@ -871,7 +878,7 @@ static int run_primal(Run *R)
         for (int s = 0; s < S; s++) {
             if ((st = put_blocks(R, 1)) != TWINC_OK)
                 return st;
-            set_x(R, i, 0, fd_point(R->pt[0]->x[i], s));
+            set_x(R, i, 0, fd_point(R->pt[0]->x[i], R->scale[i], s));
             clear_lanes(R, G);
             CALL_OR_FAIL(R, CALL_PRIMAL, 0, G, 1);
             for (int g = 0; g < G; g++)
@@ -892,11 +899,11 @@ static int run_primal(Run *R)
                 size_t e = ((size_t)ii * G + g) * nout + jo;
                 double *est = &R->cand[4 * e];
                 if (S == 4) {
-                    R->kink[e] = fd_estimates(x, R->pt[g]->value[c->outputs[jo]], fs,
-                                              c->opt.fd_rtol, est);
+                    R->kink[e] = fd_estimates(x, R->scale[i], R->pt[g]->value[c->outputs[jo]],
+                                              fs, c->opt.fd_rtol, est);
                 } else {
                     R->kink[e] = 0;
-                    est[0] = (fs[0] - fs[1]) / (fd_point(x, 0) - fd_point(x, 1));
+                    est[0] = (fs[0] - fs[1]) / (fd_point(x, R->scale[i], 0) - fd_point(x, R->scale[i], 1));
                     est[1] = est[2] = est[3] = 0.0;
                 }
                 size_t ix = twinc_check_idx(c, c->outputs[jo], i);
@@ -1181,6 +1188,7 @@ static void run_free(Run *R)
     free(R->der);
     free(R->pls);
     free(R->pes);
+    free(R->scale);
     free(R->aval);
     free(R->ader);
     free(R->ws);
@@ -1218,9 +1226,14 @@ static int run_alloc(Run *R, twinc_check *c, int maxG)
     R->aval = calloc(np1, sizeof(twinc_arg));
     R->ader = calloc(np1, sizeof(twinc_arg));
     R->pt = calloc((size_t)maxG, sizeof *R->pt);
+    R->scale = malloc(ns1 * sizeof(double));
     if (!R->vin || !R->uin || !R->aout || !R->val || !R->der || !R->pls || !R->pes ||
-        !R->aval || !R->ader || !R->pt)
+        !R->aval || !R->ader || !R->pt || !R->scale)
         return TWINC_ENOMEM;
+    for (int s = 0; s < ns; s++) { /* see fd_step */
+        double b = fabs(c->points[0].x[s]);
+        R->scale[s] = b > 0.0 && b < 1.0 ? b : 1.0;
+    }
     for (int s = 0; s < ns; s++) {
         const twinc_param *p = sparam(R, s);
         if (p_active_in(p) && p_uniform(p))

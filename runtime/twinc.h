@@ -41,7 +41,8 @@
 extern "C" {
 #endif
 
-#define TWINC_ABI_VERSION 1
+/* 2: twinc_kernel.check_at */
+#define TWINC_ABI_VERSION 2
 
 typedef enum twinc_status {
     TWINC_OK = 0,
@@ -115,6 +116,8 @@ typedef struct twinc_kernel {
     twinc_adjoint_fn adjoint;
     twinc_primal_fn reference; /* the user's own scalar function, lane by lane */
     twinc_ws_fn workspace;     /* bytes of workspace a call needs; NULL = none */
+    const char *check_at;      /* `#pragma aad check(...)`: "name=value,..." where
+                                  gradient checks start by default; NULL = none */
 } twinc_kernel;
 
 typedef struct twinc_registry {

@@ -274,7 +274,7 @@ int twinc_check_set(twinc_check *c, int point, int param, double v);
 
 /* Make every point other than `base` a copy of it with every double input
  * (every element of an array, initial values of in/out arrays included) that
- * is not uniform (active or passive) moved by u * spread * max(|x|, 1e-3), u
+ * is not uniform (active or passive) moved by u * spread * |x| (1e-3 if x = 0), u
  * uniform in [-1, 1] from a splitmix64 stream seeded with `seed`, drawn per
  * element.  Integers and uniform parameters keep the base value, so all
  * points share one batch. */

@@ -17,7 +17,7 @@
 
 #include "twinc.h" /* ncdf(), npdf() */
 
-#pragma aad
+#pragma aad check(S = 100, K = 105, r = 0.03, q = 0.01, sigma = 0.2, T = 1)
 double bs_call(double S, double K, double r, double q, double sigma, double T)
 {
     double sd = sigma * sqrt(T);
@@ -28,7 +28,7 @@ double bs_call(double S, double K, double r, double q, double sigma, double T)
     return fwd * ncdf(d1) - strike * ncdf(d2);
 }
 
-#pragma aad
+#pragma aad check(S = 100, K = 95, r = 0.03, q = 0.01, sigma = 0.2, T = 1)
 double bs_put(double S, double K, double r, double q, double sigma, double T)
 {
     double sd = sigma * sqrt(T);

@@ -22,7 +22,7 @@
 
 #include "twinc.h"
 
-#pragma aad passive(ret)
+#pragma aad passive(ret) check(omega = 2e-6, alpha = 0.1, beta = 0.85, n = 250, ret = 0.01)
 double garch_nll(double omega, double alpha, double beta, int n, const double ret[n])
 {
     double var0 = 0.0;

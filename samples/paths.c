@@ -35,7 +35,7 @@
 
 #include "twinc.h"
 
-#pragma aad passive(z) uniform(nsteps)
+#pragma aad passive(z) uniform(nsteps) check(S0 = 100, K = 100, r = 0.03, sigma = 0.2, T = 1, nsteps = 52, z = 0.1)
 double asian_call(double S0, double K, double r, double sigma, double T, int nsteps,
                   const double z[nsteps])
 {
@@ -52,7 +52,7 @@ double asian_call(double S0, double K, double r, double sigma, double T, int nst
     return exp(-r * T) * fmax(avg - K, 0.0);
 }
 
-#pragma aad passive(z) uniform(nsteps)
+#pragma aad passive(z) uniform(nsteps) check(S0 = 100, K = 100, B = 140, r = 0.03, sigma = 0.2, T = 1, nsteps = 52, z = 0.1)
 double barrier_up_out_call(double S0, double K, double B, double r, double sigma, double T,
                            int nsteps, const double z[nsteps])
 {
@@ -75,7 +75,7 @@ double barrier_up_out_call(double S0, double K, double B, double r, double sigma
 
 /* dx = (r - v+/2) dt + sqrt(v+) dW1,  dv = kappa (theta - v+) dt + xi sqrt(v+) dW2,
  * v+ = max(v, 0),  dW2 = rho dW1 + sqrt(1 - rho^2) dZ,  x = log S. */
-#pragma aad passive(z1, z2) uniform(nsteps)
+#pragma aad passive(z1, z2) uniform(nsteps) check(S0 = 100, v0 = 0.04, kappa = 1.5, theta = 0.04, xi = 0.5, rho = -0.7, r = 0.03, K = 100, T = 1, nsteps = 50, z1 = 0.1, z2 = -0.1)
 double heston_call(double S0, double v0, double kappa, double theta, double xi, double rho,
                    double r, double K, double T, int nsteps, const double z1[nsteps],
                    const double z2[nsteps])

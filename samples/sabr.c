@@ -30,7 +30,7 @@
 
 #include "twinc.h" /* ncdf() */
 
-#pragma aad
+#pragma aad check(F = 0.03, K = 0.035, T = 2, alpha = 0.035, beta = 0.5, rho = -0.3, nu = 0.4)
 double sabr_vol(double F, double K, double T, double alpha, double beta, double rho, double nu)
 {
     double logFK = log(F / K);
@@ -54,7 +54,7 @@ double sabr_vol(double F, double K, double T, double alpha, double beta, double 
 }
 
 /* Black-76: a call on a forward F, discount factor df. */
-#pragma aad
+#pragma aad check(F = 0.03, K = 0.035, T = 2, vol = 0.2, df = 0.95)
 double black76_call(double F, double K, double T, double vol, double df)
 {
     double sd = vol * sqrt(T);
@@ -63,7 +63,7 @@ double black76_call(double F, double K, double T, double vol, double df)
     return df * (F * ncdf(d1) - K * ncdf(d2));
 }
 
-#pragma aad
+#pragma aad check(F = 0.03, K = 0.035, T = 2, alpha = 0.035, beta = 0.5, rho = -0.3, nu = 0.4, df = 0.95)
 double sabr_call(double F, double K, double T, double alpha, double beta, double rho, double nu,
                  double df)
 {

@@ -22,7 +22,7 @@
 
 #include "twinc.h"
 
-#pragma aad uniform(N)
+#pragma aad uniform(N) check(S = 100, K = 100, r = 0.05, sigma = 0.3, T = 1, N = 100)
 double american_put_crr(double S, double K, double r, double sigma, double T, int N)
 {
     double dt = T / N;

@@ -85,6 +85,24 @@ d = json.load(open(sys.argv[1]))
 assert isinstance(d, list) and d and all(o["kernel"] == "bs_call" for o in d)
 assert all(set(o["adjoint"]["return"]) == {"S", "K", "r", "q", "sigma", "T"} for o in d)
 ' "$tmp/check.json"
+# the base point comes from the kernel's `#pragma aad check(...)`; --at wins
+"$twinc" check "$samples" --kernel heston_call --json > "$tmp/h.json" 2>&1
+expect "twinc check starts at the pragma's check point" /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+p0 = [o for o in d if o["point"] == 0][0]["inputs"]
+assert p0["rho"] == -0.7 and p0["nsteps"] == 50 and p0["v0"] == 0.04, p0
+z1 = [v for k, v in p0.items() if k.startswith("z1[")]
+assert len(z1) == 50 and all(z == 0.1 for z in z1) and p0["z2[49]"] == -0.1, p0
+' "$tmp/h.json"
+"$twinc" check "$samples" --kernel heston_call --at rho=-0.2,nsteps=3 --json > "$tmp/h2.json" 2>&1
+expect "--at overrides the pragma's check point" /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+p0 = [o for o in d if o["point"] == 0][0]["inputs"]
+assert p0["rho"] == -0.2 and p0["nsteps"] == 3 and p0["v0"] == 0.04, p0
+assert "z1[2]" in p0 and "z1[3]" not in p0, p0
+' "$tmp/h2.json"
 "$twinc" check "$samples" --kernel nosuch > "$tmp/o" 2>&1
 expect "twinc check with an unknown kernel exits 2" test $? -eq 2
 

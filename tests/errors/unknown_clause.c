@@ -1,4 +1,4 @@
-// expect: 2:24: error: unknown clause 'fast' in '#pragma aad' (known: passive, uniform)
+// expect: 2:24: error: unknown clause 'fast' in '#pragma aad' (known: passive, uniform, check)
 #pragma aad passive(z) fast
 double f(double x, double z)
 {
