@@ -43,7 +43,7 @@ CORPUS_SO:= $(CORPUS:%=$(B)/corpus/lib%.so)
 SAMPLES  := bs sabr
 LOOP_SAMPLES := paths garch curve tree
 
-.PHONY: all deps test demo bench clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
+.PHONY: all deps test demo demo-c bench clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
 .DELETE_ON_ERROR:
 # keep intermediate twins and warning stamps (no rebuild on every make)
 .SECONDARY:
@@ -208,15 +208,20 @@ sanitize: $(B)/asan/twinc $(B)/tests/check_main $(CORPUS_SO) $(B)/samples/libsam
 # targets to EXTRA_TESTS and their build targets to EXTRA_ALL.
 EXTRA_TESTS :=
 EXTRA_ALL   :=
+# Demos beyond the C ones add their phony targets to EXTRA_DEMOS.
+EXTRA_DEMOS :=
 -include plugin/plugin.mk
 -include python_bindings/python.mk
+-include samples/demo.mk
 
 test: all $(EXTRA_ALL) unit-tests error-tests cli-tests sanitize $(EXTRA_TESTS)
 	@echo "make test: all passed"
 
 # ---- demo ----
 
-demo: all $(B)/samples/demo $(B)/samples/demo_loops
+demo: demo-c $(EXTRA_DEMOS)
+
+demo-c: all $(B)/samples/demo $(B)/samples/demo_loops
 	$(B)/samples/demo
 	$(B)/samples/demo_loops
 
