@@ -982,9 +982,10 @@ int twinc_graph_kernel(twinc_graph *g, const twinc_kernel *k, const int *args, i
     int nin = 0, nko = 0;
     for (int p = 0; p < k->nparams; p++) {
         const twinc_param *pp = &k->params[p];
-        if (pp->length) {
-            gerr(g, "kernel %s: parameter '%s' is an array; array parameters are not supported "
-                    "in graphs yet", k->name, pp->name);
+        if (pp->length && (pp->role != TWINC_ROLE_IN || pp->type != TWINC_T_DOUBLE)) {
+            gerr(g, "kernel %s: parameter '%s' is an in/out or integer array; only input arrays "
+                    "(const double %s[%s]) can be recorded into graphs yet", k->name, pp->name,
+                 pp->name, pp->length);
             return -1;
         }
         if (pp->role == TWINC_ROLE_IN)
@@ -1009,17 +1010,29 @@ int twinc_graph_kernel(twinc_graph *g, const twinc_kernel *k, const int *args, i
                  k->name, pp->name, fmt_shape(b, sizeof b, na->nd, na->shape));
             return -1;
         }
+        /* an array's last axis holds its elements, the axes before it are lanes */
+        int lnd = pp->length ? na->nd - 1 : na->nd;
+        if (pp->length && lnd < 0) {
+            gerr(g, "kernel %s: parameter '%s' is an array (length %s) and needs at least one "
+                    "dimension (its last axis holds the elements); got a scalar",
+                 k->name, pp->name, pp->length);
+            return -1;
+        }
         int64_t ns[MAXDIM];
         int nnd;
-        if (!broadcast_shapes(nd, shape, na->nd, na->shape, &nnd, ns)) {
+        if (!broadcast_shapes(nd, shape, lnd, na->shape, &nnd, ns)) {
             char b1[256], b2[256];
-            gerr(g, "kernel %s: parameter '%s' of shape %s does not broadcast with shape %s of the "
+            gerr(g, "kernel %s: parameter '%s' of %sshape %s does not broadcast with shape %s of the "
                     "parameters before it (from '%s')",
-                 k->name, pp->name, fmt_shape(b1, sizeof b1, na->nd, na->shape),
+                 k->name, pp->name, pp->length ? "lane " : "", fmt_shape(b1, sizeof b1, lnd, na->shape),
                  fmt_shape(b2, sizeof b2, nd, shape), first ? first : "?");
             return -1;
         }
-        if (na->nd > 0 && !first)
+        if (nnd >= MAXDIM && pp->length) {
+            gerr(g, "kernel %s: too many lane dimensions for array parameter '%s'", k->name, pp->name);
+            return -1;
+        }
+        if (lnd > 0 && !first)
             first = pp->name;
         nd = nnd;
         memcpy(shape, ns, (size_t)nd * sizeof *shape);
@@ -2263,8 +2276,18 @@ int twinc_graph_compile(twinc_graph *g, int nout, const int *outputs, const unsi
                 if (!st->ext)
                     goto done;
                 st->next = n->nin;
-                for (int k = 0; k < n->nin; k++)
-                    make_operand(g, n->in[k], n->nd, n->shape, &st->ext[k]);
+                for (int k = 0, p = 0; k < n->nin; k++, p++) {
+                    while (n->kernel->params[p].role != TWINC_ROLE_IN)
+                        p++;
+                    /* an array over (lanes..., elements): the last stride is the element stride */
+                    int64_t ash[MAXDIM];
+                    const Node *an = &nodes[n->in[k]];
+                    int arr = n->kernel->params[p].length != NULL;
+                    memcpy(ash, n->shape, (size_t)n->nd * sizeof *ash);
+                    if (arr)
+                        ash[n->nd] = an->shape[an->nd - 1];
+                    make_operand(g, n->in[k], n->nd + arr, ash, &st->ext[k]);
+                }
                 st->rev = 0;
                 for (int o = 0; o < n->nkout; o++)
                     if (nodes[n->kouts[o]].adj)
@@ -3623,8 +3646,13 @@ static int kernel_step(const Exec *x, const Step *st, int s, int mode, int64_t l
             const Node *an = &x->g->nodes[op->node];
             for (int i = 0; i < n->nd; i++)
                 strides[p][i] = (ptrdiff_t)op->strides[i];
+            ptrdiff_t es = 0, len = 0;
+            if (pp->length) {
+                es = (ptrdiff_t)op->strides[n->nd];
+                len = (ptrdiff_t)an->shape[an->nd - 1];
+            }
             if (pp->type == TWINC_T_DOUBLE) {
-                val[p] = (twinc_ndarg){vptr(x, op->node) + op->offset, strides[p], 0, 0};
+                val[p] = (twinc_ndarg){vptr(x, op->node) + op->offset, strides[p], es, len};
             } else {
                 /* integers: converted into scratch, one value or one per lane */
                 int esz = elsize(pp->type);
@@ -3644,7 +3672,7 @@ static int kernel_step(const Exec *x, const Step *st, int s, int mode, int64_t l
                 status = c.status;
             }
             if (adjoint && pp->type == TWINC_T_DOUBLE && (pp->flags & TWINC_PARAM_ACTIVE) && an->adj)
-                dual[p] = (twinc_ndarg){aptr(x, op->node) + op->offset, strides[p], 0, 0};
+                dual[p] = (twinc_ndarg){aptr(x, op->node) + op->offset, strides[p], es, len};
         } else {
             const Node *kn = &x->g->nodes[n->kouts[o]];
             int ko = n->kouts[o++];
