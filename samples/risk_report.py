@@ -381,8 +381,8 @@ def main(argv=None):
             x = p0[name]
             h = 1e-6 * np.abs(x)
             c = (gp.price(dict(p0, **{name: x + h})) - gp.price(dict(p0, **{name: x - h}))) / (2 * h)
-            e = float(rel_err(g[name], c)[0] if np.ndim(g[name]) else rel_err(np.array([g[name]]), c)[0])
-            e_scaled = float(abs(np.ravel(g[name])[0] - c[0]) * abs(x[0]) / max(1.0, abs(v[0])))
+            e = float(rel_err(g[name], c)[0])
+            e_scaled = float(abs(g[name][0] - c[0]) * abs(x[0]) / max(1.0, abs(v[0])))
             ok = e <= FD_TOL or e_scaled <= FD_TOL
             tally.add(gp.label, name, 1, 0 if ok else 1, min(e, e_scaled))
     H = garch_fit.hessian(k_garch, fit["x"], ret[:n_in], fit["v"])
@@ -447,7 +447,6 @@ def main(argv=None):
 
     # the book is marked with the GARCH forecast of the next year
     om, al, be = last
-    h_next = float(fc_var[-1]) * 0  # placeholder replaced below
     h_next = om + al * ret[-1] ** 2 + be * float(fc_var[-1])
     longrun = om / (1 - al - be)
     per = al + be
@@ -525,7 +524,6 @@ def main(argv=None):
     grid_spots, grid_vols = SS.ravel(), VV.ravel()
     grid_value = np.zeros(gs * gv)
     grid_delta = np.zeros(gs * gv)
-    grid_vega_note = []
     n_greeks = 0
     t_grid = time.perf_counter()
     for label, kernel, kind, qty, terms in book:
@@ -539,11 +537,11 @@ def main(argv=None):
         n_greeks += len(prod.active) * v.size
         prod.check(tally, p, g)
     t_grid = time.perf_counter() - t_grid
-    del grid_vega_note
 
     # 2b. every position on the spot ladder: Greeks, delta and gamma
     ladder_res = {}
     base_rows = []
+    grid_base = 0.0          # the grid's positions at the base scenario
     mc_time = 0.0
     for label, kernel, kind, qty, terms in book:
         if kind in ("asian", "barrier", "heston") and label.startswith("Asian"):
@@ -574,7 +572,6 @@ def main(argv=None):
         prod.label = label
         if kind == "bs":
             # and, for Black–Scholes, against the closed-form gamma
-            from scipy.special import ndtr  # noqa: F401 — SciPy is a demo dependency anyway
             sd = p["sigma"] * np.sqrt(p["T"])
             d1 = (np.log(ladder / p["K"]) + (r - q + 0.5 * p["sigma"] ** 2) * p["T"]) / sd
             cf = np.exp(-q * p["T"]) * np.exp(-0.5 * d1 * d1) / math.sqrt(2 * math.pi) / (ladder * sd)
@@ -587,6 +584,8 @@ def main(argv=None):
         mid = nsp // 2
         base_rows.append((label, qty, float(v[mid]), {k: float(g[k][mid]) for k in prod.active},
                           float(gamma[mid]), prod))
+        if kind in ("bs", "tree"):
+            grid_base += qty * float(v[mid])
 
     say(f"2. Option book on spot {S0:.2f} (the last close), r = {r:.0%}, marked with the GARCH forecast:")
     say(f"   volatility {term_vol(0.25):.1%} (3m), {term_vol(0.5):.1%} (6m), {term_vol(1.0):.1%} (1y); Heston "
@@ -609,6 +608,10 @@ def main(argv=None):
     say(f"   scenarios: {gs * gv} (spot {spot_shock[0]:.0%}..{spot_shock[-1]:.0%} x vol "
         f"{vol_shock[0]:.0%}..{vol_shock[-1]:.0%}) for the European and American positions, "
         f"{nsp} spots ({ladder[0]:.0f}..{ladder[-1]:.0f}) for all eight;")
+    pnl_all = grid_value - grid_base
+    w_, b_ = int(np.argmin(pnl_all)), int(np.argmax(pnl_all))
+    say(f"   European + American positions over the grid: P&L from {pnl_all[w_]:+.2f} (spot {grid_spots[w_]:.1f}, "
+        f"vol x{grid_vols[w_]:.2f}) to {pnl_all[b_]:+.2f} (spot {grid_spots[b_]:.1f}, vol x{grid_vols[b_]:.2f})")
     say(f"   {n_greeks} first-order Greeks in all (grid part: {t_grid:.2f} s, Monte Carlo part: {mc_time:.2f} s, "
         f"both with their FD checks)")
     say()
@@ -693,7 +696,6 @@ def main(argv=None):
         npy = py_nll * 252 * 7
         rows.append(("GARCH likelihood, 252 windows", "garch", 252 * n_in, 3, t_pr, t_ad, t_b, npy, None, None))
 
-        tt, tnote = (None, "PyTorch not measured (--no-timing)")
         bsrow = next(rw for rw in rows if rw[1] == "bs")
         asrow = next(rw for rw in rows if rw[1] == "asian")
         tt, tnote = torch_timings(*[bsrow[8][n] for n in bsrow[9].active],
@@ -749,12 +751,15 @@ def main(argv=None):
         ax0b.set_ylabel("book gamma", color="C1")
         ax[0].set_title("Book delta and gamma across spot")
         ax[0].grid(alpha=0.3)
-        im = ax[1].imshow(grid_value.reshape(gs, gv).T, origin="lower", aspect="auto",
-                          extent=[SS[0, 0], SS[-1, 0], vol_shock[0], vol_shock[-1]], cmap="RdYlGn")
-        fig.colorbar(im, ax=ax[1], label="value")
+        pnl = (grid_value - grid_base).reshape(gs, gv).T
+        from matplotlib.colors import TwoSlopeNorm
+        im = ax[1].imshow(pnl, origin="lower", aspect="auto", cmap="RdYlGn",
+                          norm=TwoSlopeNorm(0.0, min(pnl.min(), -1e-9), max(pnl.max(), 1e-9)),
+                          extent=[SS[0, 0], SS[-1, 0], vol_shock[0], vol_shock[-1]])
+        fig.colorbar(im, ax=ax[1], label="P&L against the base scenario")
         ax[1].set_xlabel("spot")
         ax[1].set_ylabel("volatility multiplier")
-        ax[1].set_title(f"European + American positions, {gs * gv} scenarios")
+        ax[1].set_title(f"European + American positions: P&L, {gs * gv} scenarios")
         fig.tight_layout()
         fig.savefig(os.path.join(args.out, "book.png"), dpi=110)
         plt.close(fig)
