@@ -143,3 +143,11 @@ def test_report_end_to_end_small(tmp_path):
     assert "backtest time" in text
     for png in ("delta_gamma.png", "book.png", "garch_volatility.png"):
         assert os.path.getsize(tmp_path / png) > 10000
+
+
+def test_timing_skips_pytorch_when_it_cannot_be_imported(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "torch", None)       # `import torch` raises ImportError
+    x = np.ones(4)
+    times, note = risk_report.torch_timings(x, x, x, x, x, x, (x, x, x, x, x, np.zeros((2, 3))))
+    assert times is None and "column skipped" in note
