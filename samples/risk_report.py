@@ -54,12 +54,14 @@ import market_data
 #   'kink'   the +-h interval straddles a kink or jump of the payoff
 #            (max(., 0), the exercise decision, the knock-out): the one-sided
 #            differences disagree and the adjoint (the derivative of the
-#            branch the code took) matches one of them;
+#            branch the code took) matches one of them (as is, or
+#            Richardson-extrapolated from h and h/2, as `twinc check` does);
 #   'ill'    double-precision differences do not settle: the central
 #            differences at 10h, h, h/10 and h/100 spread wider than FD_TOL
 #            (a Heston path whose variance comes close to 0, where sqrt(v)
 #            makes the path's value ill-conditioned: rounding noise of
-#            ~1e-14 in the value swamps any step).  There the product's
+#            ~1e-14 in the value swamps any step; a Brownian-bridge barrier
+#            path close to the barrier, whose survival weight is tiny).  There the product's
 #            `extended` function — the kernel's recursion written once more
 #            in NumPy's 80-bit long double — gives central differences at
 #            steps 1e-9 and 1e-10 max(|x|, 1), and the adjoint must match one
@@ -119,8 +121,15 @@ def fd_check(tally, label, f, args, grads, names, h_rel, f0=None, sub=None, exte
                 cs.append(c2)
                 e_best = np.minimum(e_best, rel_err(adi, c2))
             ok_step = e_best <= FD_TOL
+            # one-sided differences, Richardson-extrapolated from h and h/2
+            # (their O(h) error is too large near a kink with curvature)
             fwd, bwd = (up[idx] - f0[idx]) / hs, (f0[idx] - dn[idx]) / hs
-            one_sided = np.minimum(rel_err(adi, fwd), rel_err(adi, bwd))
+            uh = np.asarray(f(dict(a_sub, **{name: xs + hs / 2}))).ravel()
+            dh = np.asarray(f(dict(a_sub, **{name: xs - hs / 2}))).ravel()
+            fwd2 = 2 * (uh - f0[idx]) / (hs / 2) - fwd
+            bwd2 = 2 * (f0[idx] - dh) / (hs / 2) - bwd
+            one_sided = np.minimum.reduce([rel_err(adi, fwd), rel_err(adi, bwd),
+                                           rel_err(adi, fwd2), rel_err(adi, bwd2)])
             ok_kink = ~ok_step & (one_sided <= FD_TOL) & (rel_err(fwd, bwd) > 10 * FD_TOL)
             cs = np.array(cs)
             scale_ = np.maximum(1.0, np.abs(adi) + np.abs(cs[0]))
@@ -266,6 +275,29 @@ def heston_extended(S0, v0, kappa, theta, xi, rho, r, K, T, nsteps, z1, z2):
         x = x + (r - L(0.5) * vp) * dt + sv * sdt * w1
         v = v + kappa * (theta - vp) * dt + xi * sv * sdt * w2
     return np.exp(-r * T) * np.maximum(np.exp(x) - K, L(0))
+
+
+def barrier_bb_extended(S0, K, B, r, sigma, T, nsteps, z):
+    """samples/barrier_bb.c in long double, one path per row of z (the FD
+    reference where double-precision differences cannot settle: paths close
+    to the barrier, whose survival probability is tiny)."""
+    L = np.longdouble
+    S0, K, B, r, sigma, T = (np.asarray(a, dtype=L) for a in (S0, K, B, r, sigma, T))
+    dt = T / nsteps
+    drift = (r - L(0.5) * sigma * sigma) * dt
+    var = sigma * sigma * dt
+    vol = np.sqrt(var)
+    b = np.log(B)
+    x = np.log(S0) + L(0) * drift
+    w = np.where(x >= b, L(0), L(1))
+    alive = x < b
+    for i in range(nsteps):
+        xn = x + drift + vol * np.asarray(z[..., i], dtype=L)
+        alive = alive & (xn < b)
+        p = L(1) - np.exp(-L(2) * (b - x) * (b - xn) / var)
+        w = np.where(alive, w * p, L(0))
+        x = np.where(alive, xn, x)
+    return w * np.exp(-r * T) * np.maximum(np.exp(x) - K, L(0))
 
 
 # ---- NumPy and PyTorch references for the timing table -----------------------
@@ -531,7 +563,7 @@ def main(argv=None):
         ("up-and-out call K=100 B=125 1y", lib.barrier_up_out_call, "barrier", -10.0,
          {"K": 100.0, "B": 125.0, "T": 1.0}),
         ("up-and-out call B=125 cont. (BB)", xlib.barrier_up_out_call_bb, "barrier", 0.0,
-         {"K": 100.0, "B": 125.0, "T": 1.0}),
+         {"K": 100.0, "B": 125.0, "T": 1.0, "smooth": True}),
         ("Heston call K=105 1y", lib.heston_call, "heston", 5.0, {"K": 105.0, "T": 1.0}),
     ]
 
@@ -554,7 +586,8 @@ def main(argv=None):
                     {"S0": spots, "K": full(terms["K"]), "r": full(r), "sigma": sig, "T": full(T)})
         if kind == "barrier":
             return (Product("barrier_up_out_call", kernel, ("S0", "K", "B", "r", "sigma", "T"),
-                            {"nsteps": 52, "z": z52}, paths=P, kind="path"),
+                            {"nsteps": 52, "z": z52}, paths=P, kind="path",
+                            extended=barrier_bb_extended if terms.get("smooth") else None),
                     {"S0": spots, "K": full(terms["K"]), "B": full(terms["B"]), "r": full(r), "sigma": sig,
                      "T": full(T)})
         if kind == "heston":
@@ -702,10 +735,12 @@ def main(argv=None):
     say("   Monte Carlo: every path of every scenario (the estimator's Greek is the mean over its paths).")
     say("   'step': agreement at h/10, h/100 or 10h (h too coarse for the curvature, or too fine);")
     say("   'kink': +-h straddles a kink or jump of the payoff (the one-sided differences disagree)")
-    say("   and the adjoint matches one of them; 'ill': double-precision differences do not settle (at")
-    say("   10h, h, h/10, h/100 they spread wider than the tolerance: a Heston path whose variance comes")
-    say("   close to 0, where sqrt(v) makes the value ill-conditioned), and central differences of the")
-    say("   same recursion in 80-bit long double (step 1e-9 or 1e-10 max(|x|, 1)) match the adjoint;")
+    say("   and the adjoint matches one of them, as is or Richardson-extrapolated from h and h/2;")
+    say("   'ill': double-precision differences do not settle (at 10h, h, h/10, h/100 they spread wider")
+    say("   than the tolerance: a Heston path whose variance comes close to 0, where sqrt(v) makes the")
+    say("   value ill-conditioned; a Brownian-bridge path close to the barrier), and central differences")
+    say("   of the same recursion in 80-bit long double")
+    say("   (step 1e-9 or 1e-10 max(|x|, 1)) match the adjoint;")
     say(f"   allowed on <= {ILL_MAX:g} of the lanes.")
     say(f"   {'kernel (lanes: scenarios, or paths x scenarios)':46s} {'input':>6s} {'checked':>8s} {'step':>5s} "
         f"{'kink':>5s} {'ill':>6s} {'failed':>6s} {'worst':>9s}")

@@ -172,3 +172,15 @@ def test_timing_skips_pytorch_when_it_cannot_be_imported(monkeypatch):
     x = np.ones(4)
     times, note = risk_report.torch_timings(x, x, x, x, x, x, (x, x, x, x, x, np.zeros((2, 3))))
     assert times is None and "column skipped" in note
+
+
+def test_barrier_bb_extended_matches_the_kernel():
+    import twinc
+    from conftest import BUILD
+    xlib = twinc.load(os.path.join(BUILD, "samples", "libdemo.so"))
+    z = np.random.default_rng(8).standard_normal((64, 52))
+    for S0 in (90.0, 120.0, 124.9, 125.0, 130.0):
+        args = dict(S0=S0, K=100.0, B=125.0, r=0.03, sigma=0.25, T=1.0, nsteps=52, z=z)
+        v = xlib.barrier_up_out_call_bb(**args)
+        ld = risk_report.barrier_bb_extended(**args)
+        assert np.allclose(v, np.asarray(ld, float), rtol=1e-11, atol=1e-12)
