@@ -716,7 +716,7 @@ def main(argv=None):
     say(f"   {'book':32s} {'':5s} {book_v:9.3f} {book_d:8.3f} {book_g:8.4f}")
     say(f"   scenarios: {gs * gv} (spot {spot_shock[0]:.0%}..{spot_shock[-1]:.0%} x vol "
         f"{vol_shock[0]:.0%}..{vol_shock[-1]:.0%}) for the European and American positions, "
-        f"{nsp} spots ({ladder[0]:.0f}..{ladder[-1]:.0f}) for all eight;")
+        f"{nsp} spots ({ladder[0]:.0f}..{ladder[-1]:.0f}) for all {len(book)};")
     say("   " + graph_note)
     pnl_all = grid_value - grid_base
     w_, b_ = int(np.argmin(pnl_all)), int(np.argmax(pnl_all))
