@@ -53,11 +53,108 @@ static const char *sel_cond(Emit *e, const Ins *in)
     return em_subst(e, builtin_table[in->builtin].partial[0], in);
 }
 
-static void forward(Emit *e, const Block *b)
+static void forward_r(Emit *e, const Block *b, bool rec);
+static void forward(Emit *e, const Block *b) { forward_r(e, b, true); }
+static void reverse(Emit *e, const Block *b);
+
+/* ---- checkpointed loops: checkpoint(k = K) ----
+ *
+ * Forward: the loop runs as the plain primal (nothing recorded), and at the
+ * start of every K-th iteration (0, K, 2K, ... up to the final test of the
+ * condition) the loop's state — every scalar its head or body assigns — is
+ * pushed as a snapshot; then the iteration count n.  Reverse: for each
+ * segment s = n / K down to 0, pop snapshot s (it is on top), re-run that
+ * segment's iterations with recording (the last segment also its final,
+ * failing, head), and reverse them as an ordinary loop.  The tape holds
+ * n / K + 1 snapshots plus one segment of K iterations, instead of n. */
+
+static void forward_ckpt(Emit *e, const Stmt *s)
+{
+    int id = s->id;
+    em_line(e, "/* checkpointed every %lld iterations: snapshots, not a tape */", s->ckpt);
+    em_line(e, "{");
+    e->indent++;
+    em_line(e, "long long twinc_n%d = 0;", id);
+    em_line(e, "for (;;) {");
+    e->indent++;
+    em_line(e, "if (twinc_n%d %% %lldLL == 0) {", id, s->ckpt);
+    e->indent++;
+    for (int k = 0; k < s->ckpt_vars.n; k++)
+        save(e, s->ckpt_vars.v[k], 0);
+    e->indent--;
+    em_line(e, "}");
+    forward_r(e, &s->head, false);
+    em_line(e, "if (!%s)", em_opnd(e, &s->cond));
+    em_line(e, "    break;");
+    forward_r(e, &s->body, false);
+    em_line(e, "twinc_n%d++;", id);
+    e->indent--;
+    em_line(e, "}");
+    em_line(e, "twinc_pushi(tp, twinc_n%d);", id);
+    e->indent--;
+    em_line(e, "}");
+}
+
+static void reverse_ckpt(Emit *e, const Stmt *s)
+{
+    int id = s->id;
+    em_line(e, "{");
+    e->indent++;
+    em_line(e, "const long long twinc_n%d = twinc_popi(tp);", id);
+    em_line(e, "const long long twinc_last%d = twinc_n%d / %lldLL;", id, id, s->ckpt);
+    em_line(e, "for (long long twinc_seg%d = twinc_last%d; twinc_seg%d >= 0; twinc_seg%d--) {", id, id, id, id);
+    e->indent++;
+    em_line(e, "/* the state at iteration %lld * segment */", s->ckpt);
+    for (int k = s->ckpt_vars.n - 1; k >= 0; k--)
+        load_saved(e, s->ckpt_vars.v[k], 0);
+    em_line(e, "const long long twinc_cnt%d = twinc_seg%d == twinc_last%d ? twinc_n%d - twinc_seg%d * %lldLL : %lldLL;",
+            id, id, id, id, id, s->ckpt, s->ckpt);
+    em_line(e, "for (long long twinc_it%d = 0; twinc_it%d < twinc_cnt%d; twinc_it%d++) {", id, id, id, id);
+    e->indent++;
+    forward(e, &s->head);
+    forward(e, &s->body);
+    e->indent--;
+    em_line(e, "}");
+    em_line(e, "if (twinc_seg%d == twinc_last%d) {", id, id);
+    e->indent++;
+    forward(e, &s->head);
+    reverse(e, &s->head);
+    e->indent--;
+    em_line(e, "}");
+    em_line(e, "for (long long twinc_it%d = 0; twinc_it%d < twinc_cnt%d; twinc_it%d++) {", id, id, id, id);
+    e->indent++;
+    reverse(e, &s->body);
+    reverse(e, &s->head);
+    e->indent--;
+    em_line(e, "}");
+    e->indent--;
+    em_line(e, "}");
+    e->indent--;
+    em_line(e, "}");
+}
+
+/* The forward sweep; with rec false, the plain primal (a checkpointed
+ * loop between snapshots): nothing saved, nothing counted, nothing pushed. */
+static void forward_r(Emit *e, const Block *b, bool rec)
 {
     for (int i = 0; i < b->n; i++) {
         const Stmt *s = b->v[i];
         em_srcline(e, s->loc);
+        if (s->kind == ST_LOOP && s->ckpt && rec) {
+            forward_ckpt(e, s);
+            continue;
+        }
+        if (s->kind == ST_LOOP && !rec) {
+            em_line(e, "for (;;) {");
+            e->indent++;
+            forward_r(e, &s->head, rec);
+            em_line(e, "if (!%s)", em_opnd(e, &s->cond));
+            em_line(e, "    break;");
+            forward_r(e, &s->body, rec);
+            e->indent--;
+            em_line(e, "}");
+            continue;
+        }
         if (s->kind == ST_LOOP) {
             /* count the iterations; the count goes on the tape after the loop */
             em_line(e, "{");
@@ -81,21 +178,25 @@ static void forward(Emit *e, const Block *b)
             em_line(e, "twinc_br%d = (%s) != 0;", s->id, em_opnd(e, &s->cond));
             em_line(e, "if (twinc_br%d) {", s->id);
             e->indent++;
-            forward(e, &s->then);
+            forward_r(e, &s->then, rec);
             e->indent--;
             if (s->els.n) {
                 em_line(e, "} else {");
                 e->indent++;
-                forward(e, &s->els);
+                forward_r(e, &s->els, rec);
                 e->indent--;
             }
             em_line(e, "}");
             /* pushed after the branch, so that it is popped before it */
-            if (tape(e))
+            if (tape(e) && rec)
                 em_line(e, "twinc_pushb(tp, twinc_br%d);", s->id);
             continue;
         }
         const Ins *in = &s->ins;
+        if (!rec) {
+            em_primal_ins(e, in);
+            continue;
+        }
         int slot = in->slot;
         if (in->save_dst)
             save(e, in->dst, slot++);
@@ -263,6 +364,10 @@ static void reverse(Emit *e, const Block *b)
                 em_primal_ins(e, &b->v[k]->ins);
         if (s->kind == ST_INS) {
             reverse_ins(e, &s->ins);
+            continue;
+        }
+        if (s->kind == ST_LOOP && s->ckpt) {
+            reverse_ckpt(e, s);
             continue;
         }
         if (s->kind == ST_LOOP) {

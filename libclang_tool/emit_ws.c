@@ -34,6 +34,7 @@ typedef struct Ws {
     bool force_flags; /* V_FLAG variables are constant 0 */
     bool changed;
     bool estimate;
+    bool in_ckpt;     /* inside a checkpointed loop: a callee's tape adds to the segment */
 } Ws;
 
 static bool opnd_comp(Ws *w, const Opnd *o)
@@ -145,6 +146,7 @@ static const char *int_params(Emit *e, Func *f, int form)
 }
 
 static void skel_block(Ws *w, const Block *b);
+static void skel_ckpt(Ws *w, const Stmt *s);
 
 static void count_branch(Ws *w, const Stmt *s)
 {
@@ -207,7 +209,9 @@ static void skel_ins(Ws *w, const Ins *in)
             buf_printf(&b, "%s%s", k++ ? ", " : "", em_opnd(e, a));
         }
         buf_puts(&b, ")");
-        if (ok) {
+        if (ok && w->in_ckpt) {
+            em_line(e, "twinc_v += (%s + sizeof(twinc_slot) - 1) / sizeof(twinc_slot);", b.s);
+        } else if (ok) {
             em_line(e, "{");
             em_line(e, "    const size_t twinc_c = %s;", b.s);
             em_line(e, "    if (twinc_c > twinc_x)");
@@ -229,6 +233,50 @@ static void skel_ins(Ws *w, const Ins *in)
         em_line(e, "%s = %s;", in->dst->name, em_value_expr(e, in));
 }
 
+/* a checkpointed loop: snapshots stay on the tape, the largest segment's
+ * recording comes and goes in the reverse sweep */
+static void skel_ckpt(Ws *w, const Stmt *s)
+{
+    Emit *e = w->e;
+    int id = s->id;
+    long long K = s->ckpt;
+    em_line(e, "{");
+    e->indent++;
+    em_line(e, "const size_t twinc_v%d = twinc_v, twinc_b%d = twinc_b;", id, id);
+    em_line(e, "size_t twinc_sv%d = twinc_v, twinc_sb%d = twinc_b, twinc_m%d = 0, twinc_k%d = 0;", id, id, id, id);
+    em_line(e, "long long twinc_i%d = 0;", id);
+    em_line(e, "for (;;) {");
+    e->indent++;
+    em_line(e, "if (twinc_i%d %% %lldLL == 0) {", id, K);
+    em_line(e, "    const size_t twinc_g = (twinc_v - twinc_sv%d) * sizeof(twinc_slot) + (twinc_b - twinc_sb%d);", id, id);
+    em_line(e, "    if (twinc_g > twinc_m%d)", id);
+    em_line(e, "        twinc_m%d = twinc_g;", id);
+    em_line(e, "    twinc_sv%d = twinc_v;", id);
+    em_line(e, "    twinc_sb%d = twinc_b;", id);
+    em_line(e, "    twinc_k%d++;", id);
+    em_line(e, "}");
+    bool was = w->in_ckpt;
+    w->in_ckpt = true;
+    skel_block(w, &s->head);
+    em_line(e, "if (!%s)", em_opnd(e, &s->cond));
+    em_line(e, "    break;");
+    skel_block(w, &s->body);
+    w->in_ckpt = was;
+    em_line(e, "twinc_i%d++;", id);
+    e->indent--;
+    em_line(e, "}");
+    em_line(e, "const size_t twinc_g%d = (twinc_v - twinc_sv%d) * sizeof(twinc_slot) + (twinc_b - twinc_sb%d);", id, id, id);
+    em_line(e, "if (twinc_g%d > twinc_m%d)", id, id);
+    em_line(e, "    twinc_m%d = twinc_g%d;", id, id);
+    em_line(e, "twinc_v = twinc_v%d + twinc_k%d * %d + 1; /* snapshots of %d values, the count */", id, id,
+            s->ckpt_vars.n, s->ckpt_vars.n);
+    em_line(e, "twinc_b = twinc_b%d;", id);
+    em_line(e, "if (twinc_m%d > twinc_x)", id);
+    em_line(e, "    twinc_x = twinc_m%d;", id);
+    e->indent--;
+    em_line(e, "}");
+}
+
 static void skel_block(Ws *w, const Block *b)
 {
     Emit *e = w->e;
@@ -238,6 +286,8 @@ static void skel_block(Ws *w, const Block *b)
             skel_ins(w, &s->ins);
         } else if (s->kind == ST_IF) {
             count_branch(w, s);
+        } else if (s->ckpt && opnd_comp(w, &s->cond)) {
+            skel_ckpt(w, s);
         } else if (opnd_comp(w, &s->cond)) {
             em_line(e, "for (;;) {");
             e->indent++;

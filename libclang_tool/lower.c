@@ -1219,12 +1219,19 @@ static void lower_loop(L *l, CXCursor s, enum CXCursorKind kind)
         ERR(l, loc, "unsupported form of loop in '%s'", l->f->name);
         return;
     }
+    int before_init = l->cur->n;
     if (!clang_Cursor_isNull(init))
         lower_stmt(l, init);
 
     bool is_do = kind == CXCursor_DoStmt;
     Loop lp = {.parent = l->loop};
     Stmt *st = ir_new_stmt(l->a, ST_LOOP, loc);
+    /* the variable the header initialises names the loop (checkpoint(k = K)) */
+    if (l->cur->n > before_init && l->cur->v[l->cur->n - 1]->kind == ST_INS) {
+        Var *c = l->cur->v[l->cur->n - 1]->ins.dst;
+        if (c && (c->kind == V_LOCAL) && !c->is_array)
+            st->counter = c;
+    }
     Block *outer = l->cur;
     bool *before = arena_alloc(l->a, sizeof(bool) * (size_t)(l->nassigned + 1));
     memcpy(before, l->assigned, sizeof(bool) * (size_t)l->nassigned);
@@ -1473,6 +1480,95 @@ static void add_check_value(L *l, Func *f, const PragmaClause *c, int k, const V
                               : arena_printf(l->a, "%s=%s", v->user_name, text);
 }
 
+/* ---- checkpoint(k = K): the for loop over k keeps a snapshot of its state
+ * every K iterations instead of a tape of all of them (emit_adjoint.c) ---- */
+
+static void find_loops(Block *b, const char *name, Stmt *inside, PtrVec *out, Arena *a, Stmt **outer)
+{
+    for (int i = 0; i < b->n; i++) {
+        Stmt *s = b->v[i];
+        if (s->kind == ST_IF) {
+            find_loops(&s->then, name, inside, out, a, outer);
+            find_loops(&s->els, name, inside, out, a, outer);
+        } else if (s->kind == ST_LOOP) {
+            if (s->counter && !strcmp(s->counter->user_name, name) && out->n < 64) {
+                outer[out->n] = inside;
+                vec_push(a, out, s);
+            }
+            find_loops(&s->head, name, s->ckpt ? s : inside, out, a, outer);
+            find_loops(&s->body, name, s->ckpt ? s : inside, out, a, outer);
+        }
+    }
+}
+
+/* an array store or a nested checkpointed loop inside: located, or NULL */
+static const Stmt *ckpt_blocker(const Block *b, bool *nested)
+{
+    for (int i = 0; i < b->n; i++) {
+        const Stmt *s = b->v[i], *r;
+        if (s->kind == ST_IF && ((r = ckpt_blocker(&s->then, nested)) || (r = ckpt_blocker(&s->els, nested))))
+            return r;
+        if (s->kind == ST_LOOP) {
+            if (s->ckpt) {
+                *nested = true;
+                return s;
+            }
+            if ((r = ckpt_blocker(&s->head, nested)) || (r = ckpt_blocker(&s->body, nested)))
+                return r;
+        }
+        if (s->kind == ST_INS && s->ins.op == OP_STORE)
+            return s;
+    }
+    return NULL;
+}
+
+static void bind_checkpoints(L *l, Func *f, Pragma *p)
+{
+    for (int i = 0; p && i < p->clauses.n; i++) {
+        PragmaClause *c = p->clauses.v[i];
+        if (strcmp(c->name, "checkpoint"))
+            continue;
+        for (int k = 0; k < c->args.n && k < c->vals.n; k++) {
+            const char *name = c->args.v[k], *text = c->vals.v[k];
+            char *end;
+            errno = 0;
+            long long K = strtoll(text, &end, 0);
+            if (*end || errno == ERANGE || K < 1 || K > (1LL << 40)) {
+                ERR(l, c->loc, "checkpoint(%s = %s): give a whole number of iterations >= 1 between snapshots",
+                    name, text);
+                continue;
+            }
+            PtrVec loops = {0};
+            Stmt *outer[64] = {0};
+            find_loops(&f->body, name, NULL, &loops, l->a, outer);
+            if (loops.n == 0) {
+                ERR(l, c->loc, "checkpoint(%s = %s): no 'for' loop of '%s' initialises '%s' in its header", name,
+                    text, f->name, name);
+                continue;
+            }
+            if (loops.n > 1) {
+                ERR(l, c->loc, "checkpoint(%s = %s): more than one 'for' loop of '%s' initialises '%s'; give "
+                    "the loop to checkpoint a counter of its own", name, text, f->name, name);
+                continue;
+            }
+            Stmt *s = loops.v[0];
+            bool nested = false;
+            const Stmt *b = ckpt_blocker(&s->head, &nested);
+            if (!b)
+                b = ckpt_blocker(&s->body, &nested);
+            if (b || outer[0]) {
+                ERR(l, b ? b->loc : s->loc,
+                    nested || outer[0] ? "checkpoint(%s = %s): checkpointed loops of '%s' cannot be nested"
+                                       : "checkpoint(%s = %s): the loop of '%s' stores into an array; a "
+                                         "checkpointed loop may only read arrays (its snapshots hold scalars)",
+                    name, text, f->name);
+                continue;
+            }
+            s->ckpt = K;
+        }
+    }
+}
+
 static void lower_func(L *l, CXCursor fn, Pragma *p)
 {
     Func *f = l->f;
@@ -1565,11 +1661,15 @@ static void lower_func(L *l, CXCursor fn, Pragma *p)
             for (int j = 0; j < f->params.n; j++)
                 if (!strcmp(((Var *)f->params.v[j])->user_name, c->args.v[k]))
                     v = f->params.v[j];
+            if (!strcmp(c->name, "checkpoint"))
+                continue;
             if (!v || v->kind != V_PARAM) {
                 ERR(l, c->loc, "'%s' in clause '%s' is not an input parameter of '%s'", (char *)c->args.v[k],
                     c->name, f->name);
                 continue;
             }
+            if (!strcmp(c->name, "checkpoint"))
+                continue; /* names a loop counter, bound after the body */
             if (!strcmp(c->name, "check"))
                 add_check_value(l, f, c, k, v);
             else if (!strcmp(c->name, "passive"))
@@ -1598,6 +1698,8 @@ static void lower_func(L *l, CXCursor fn, Pragma *p)
         else
             check_outputs_assigned(l, end, "at the end of the function");
     }
+    if (!l->failed)
+        bind_checkpoints(l, f, p);
     f->lowering = false;
     f->lowered = !l->failed;
 }

@@ -12,6 +12,9 @@
  *           check(name = number, ...)
  *                                a point inside the function's domain where
  *                                `twinc check` starts (the registry carries it)
+ *           checkpoint(k = K, ...)
+ *                                the `for` loop whose header initialises k is
+ *                                checkpointed every K iterations (lower.c)
  */
 #include <clang-c/Index.h>
 #include <stdio.h>
@@ -32,7 +35,7 @@ static bool in_skipped(CXSourceRangeList *sk, unsigned offset)
     return false;
 }
 
-static const char *const known_clauses[] = {"passive", "uniform", "check"};
+static const char *const known_clauses[] = {"passive", "uniform", "check", "checkpoint"};
 
 /* Parse clauses from toks[i..end) (all on the pragma's line). */
 static void parse_clauses(Unit *u, Pragma *p, const Tok *t, int i, int end)
@@ -47,7 +50,8 @@ static void parse_clauses(Unit *u, Pragma *p, const Tok *t, int i, int end)
         for (size_t k = 0; k < sizeof known_clauses / sizeof *known_clauses; k++)
             known |= !strcmp(t[i].text, known_clauses[k]);
         if (!known) {
-            diag_error(u->diag, loc, "unknown clause '%s' in '#pragma aad' (known: passive, uniform, check)",
+            diag_error(u->diag, loc, "unknown clause '%s' in '#pragma aad' (known: passive, uniform, check, "
+                       "checkpoint)",
                        t[i].text);
             return;
         }
@@ -74,12 +78,12 @@ static void parse_clauses(Unit *u, Pragma *p, const Tok *t, int i, int end)
             }
             vec_push(u->arena, &c->args, (void *)t[i].text);
             i++;
-            if (!strcmp(c->name, "check")) { /* name = [+-]number */
+            if (!strcmp(c->name, "check") || !strcmp(c->name, "checkpoint")) { /* name = [+-]number */
                 const char *pname = t[i - 1].text;
                 SrcLoc l3 = {u->file, (int)t[i - 1].line, (int)t[i - 1].col};
                 if (i >= end || strcmp(t[i].text, "=")) {
-                    diag_error(u->diag, l3, "expected '=' and a number after '%s' in clause 'check'",
-                               pname);
+                    diag_error(u->diag, l3, "expected '=' and a number after '%s' in clause '%s'",
+                               pname, c->name);
                     return;
                 }
                 i++;
@@ -88,7 +92,7 @@ static void parse_clauses(Unit *u, Pragma *p, const Tok *t, int i, int end)
                     sign = t[i++].text;
                 if (i >= end || t[i].kind != CXToken_Literal || t[i].text[0] == '\'' ||
                     t[i].text[0] == '"') {
-                    diag_error(u->diag, l3, "expected a number for '%s' in clause 'check'", pname);
+                    diag_error(u->diag, l3, "expected a number for '%s' in clause '%s'", pname, c->name);
                     return;
                 }
                 size_t n = strlen(sign) + strlen(t[i].text) + 1;

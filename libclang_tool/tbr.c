@@ -371,6 +371,55 @@ static void recompute_func(Func *f, Arena *a)
     place_block(&rc, &f->body);
 }
 
+static void add_var(Arena *a, PtrVec *vars, Var *v)
+{
+    for (int j = 0; j < vars->n; j++)
+        if (vars->v[j] == v)
+            return;
+    if (!v->is_array)
+        vec_push(a, vars, v);
+}
+
+/* A checkpointed loop's snapshot: every scalar its head or body assigns. */
+static void snapshot_vars(Arena *a, Block *b, PtrVec *vars)
+{
+    for (int i = 0; i < b->n; i++) {
+        Stmt *s = b->v[i];
+        if (s->kind == ST_IF) {
+            snapshot_vars(a, &s->then, vars);
+            snapshot_vars(a, &s->els, vars);
+            continue;
+        }
+        if (s->kind == ST_LOOP) {
+            snapshot_vars(a, &s->head, vars);
+            snapshot_vars(a, &s->body, vars);
+            continue;
+        }
+        if (s->ins.dst && s->ins.op != OP_STORE)
+            add_var(a, vars, s->ins.dst);
+        for (int k = 0; k < s->ins.nouts; k++)
+            add_var(a, vars, s->ins.outs[k]);
+    }
+}
+
+static void find_ckpt(Arena *a, Block *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        Stmt *s = b->v[i];
+        if (s->kind == ST_IF) {
+            find_ckpt(a, &s->then);
+            find_ckpt(a, &s->els);
+        } else if (s->kind == ST_LOOP) {
+            if (s->ckpt) {
+                snapshot_vars(a, &s->head, &s->ckpt_vars);
+                snapshot_vars(a, &s->body, &s->ckpt_vars);
+            }
+            find_ckpt(a, &s->head);
+            find_ckpt(a, &s->body);
+        }
+    }
+}
+
 static bool calls_tape_user(Block *b)
 {
     for (int i = 0; i < b->n; i++) {
@@ -401,6 +450,7 @@ void tbr_unit(Unit *u)
         if (!f->lowered)
             continue;
         ir_walk(&f->body, mark, NULL);
+        find_ckpt(u->arena, &f->body);
         if (f->uses_tape)
             recompute_func(f, u->arena);
         Slots sl = {0};

@@ -5,6 +5,7 @@
  * The twins are built with -include tests/tape_report.h, so they report their
  * tape's high-water mark (and abort if a stated bound fell short).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,55 @@ static int big_curve(void)
     return st1 != 0 || st2 != 0 || !(sum < 0);
 }
 
+/* A path of 10^6 steps under checkpoint(i = 1000), against the same path
+ * without checkpointing (asian_call's stated tape) and against central
+ * finite differences of the primal in s0 and sigma. */
+static int long_path(void)
+{
+    const twinc_kernel *k = find("gbm_long"), *a = find("asian_call");
+    if (!k)
+        return 0;
+    int n = 1000000;
+    double *z = malloc((size_t)n * sizeof *z);
+    unsigned s = 777;
+    for (int i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        z[i] = ((double)(s >> 8) / (1 << 24) - 0.5) * 3.4;
+    }
+    double x[3] = {100, 0.03, 0.2}, xb[3] = {0, 0, 0}, r = 0, seed = 1;
+    twinc_arg val[] = {{&x[0], 0, 0}, {&x[1], 0, 0}, {&x[2], 0, 0}, {&n, 0, 0}, {z, 0, 1}, {&r, 0, 0}};
+    twinc_arg bar[] = {{&xb[0], 0, 0}, {&xb[1], 0, 0}, {&xb[2], 0, 0}, {0}, {0}, {&seed, 0, 0}};
+    size_t stated = k->workspace(1, val);
+    twinc_workspace ws = {malloc(stated), stated};
+    last_high = last_heap = 0;
+    int st = k->adjoint(1, val, bar, &ws);
+    printf("gbm_long, 10^6 steps, checkpoint(i = 1000): stated %zu B   used %zu B   allocated %zu B   status %d\n",
+           stated, last_high, last_heap, st);
+    if (a) {
+        double ax[5] = {100, 100, 0.03, 0.2, 1}, out = 0;
+        twinc_arg av[] = {{&ax[0], 0, 0}, {&ax[1], 0, 0}, {&ax[2], 0, 0}, {&ax[3], 0, 0}, {&ax[4], 0, 0},
+                          {&n, 0, 0}, {z, 0, 1}, {&out, 0, 0}};
+        printf("asian_call, 10^6 steps, no checkpointing: stated %zu B\n", a->workspace(1, av));
+    }
+    double worst = 0;
+    for (int i = 0; i < 3; i += 2) {
+        double h = 1e-5 * x[i], keep = x[i], up, dn;
+        x[i] = keep + h;
+        k->primal(1, val, NULL);
+        up = r;
+        x[i] = keep - h;
+        k->primal(1, val, NULL);
+        dn = r;
+        x[i] = keep;
+        double fd = (up - dn) / (2 * h), rho = fabs(fd - xb[i]) / fmax(fabs(fd), 1e-300);
+        printf("  d/d%s: adjoint %.12g  central FD %.12g  rho %.2e\n", i ? "sigma" : "s0", xb[i], fd, rho);
+        worst = fmax(worst, rho);
+    }
+    free(ws.base);
+    free(z);
+    return st != 0 || last_heap != 0 || last_high > stated || worst > 1e-6;
+}
+
 int main(void)
 {
     static double z[2520];
@@ -108,5 +158,7 @@ int main(void)
     run("garch_nll", (double[]){2e-6, 0.1, 0.85}, (int[]){0, 0, 0, 2520}, z, 2520);
     /* american_put_crr(S, K, r, sigma, T, N) */
     run("american_put_crr", (double[]){100, 100, 0.05, 0.3, 1}, (int[]){0, 0, 0, 0, 0, 500}, NULL, 0);
-    return big_curve();
+    int bad = big_curve();
+    bad |= long_path();
+    return bad;
 }

@@ -220,6 +220,34 @@ START_TEST(test_batched_adjoint_array_scratch_is_heap_and_only_when_null)
 }
 END_TEST
 
+START_TEST(test_checkpoint_clause_binds_to_the_loop_over_its_counter)
+{
+    Fixture *fx = run("#pragma aad checkpoint(i = 50)\ndouble f(double x, int n) { double s = x;\n"
+                      "  for (int j = 0; j < 2; j++) s = s * x;\n"
+                      "  for (int i = 0; i < n; i++) s = s * x; return s; }\n");
+    ck_assert_int_eq(fx->rc, 0);
+    Func *f = fn(fx, "f");
+    Stmt *first = NULL, *second = NULL;
+    for (int i = 0; i < f->body.n; i++)
+        if (f->body.v[i]->kind == ST_LOOP)
+            *(first ? &second : &first) = f->body.v[i];
+    ck_assert_ptr_nonnull(second);
+    ck_assert_int_eq(first->ckpt, 0);
+    ck_assert_int_eq(second->ckpt, 50);
+    bool has_s = false, has_i = false;
+    for (int k = 0; k < second->ckpt_vars.n; k++) {
+        has_s |= !strcmp(((Var *)second->ckpt_vars.v[k])->user_name, "s");
+        has_i |= !strcmp(((Var *)second->ckpt_vars.v[k])->user_name, "i");
+    }
+    ck_assert(has_s && has_i); /* the snapshot holds the carried state */
+    char *c = emitted(fx);
+    ck_assert_ptr_nonnull(strstr(c, "% 50LL == 0) {"));
+    ck_assert_ptr_nonnull(strstr(c, "twinc_last")); /* segments re-run in the reverse sweep */
+    free(c);
+    done(fx);
+}
+END_TEST
+
 /* ---- pragma scan ---- */
 
 START_TEST(test_pragma_binds_to_following_definition_with_clauses)
@@ -656,6 +684,7 @@ Suite *make_gen_suite(void)
     tcase_add_test(t, test_workspace_is_stated_for_loops_as_bound_or_estimate);
     tcase_add_test(t, test_tbr_recomputes_indices_and_inverts_counters);
     tcase_add_test(t, test_batched_adjoint_array_scratch_is_heap_and_only_when_null);
+    tcase_add_test(t, test_checkpoint_clause_binds_to_the_loop_over_its_counter);
     tcase_add_test(t, test_array_without_length_is_error);
     suite_add_tcase(s, t);
     return s;
