@@ -75,3 +75,23 @@ python-sanitize: $(PYB)-asan/twinc/_twinc.so $(PY_TEST_LIBS)
 
 python-bench: python-binding $(PYB)/libmc_kernels.so $(B)/samples/libsamples.so
 	PYTHONPATH=$(CURDIR)/$(PYB) $(PYTHON) -P python_bindings/bench.py --build $(CURDIR)/$(B)
+
+# ---- install: the package under PYTHONDIR (plugin/plugin.mk's install and
+# uninstall depend on these).  For PREFIX=/usr/local that folder is on
+# Debian's sys.path; for another PREFIX, set PYTHONPATH=PYTHONDIR.
+PYVER      = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+PYTHONDIR ?= $(LIBDIR)/python$(PYVER)/dist-packages
+
+.PHONY: install-python uninstall-python
+install: install-python
+uninstall: uninstall-python
+
+install-python: python-binding
+	install -d $(DESTDIR)$(PYTHONDIR)/twinc
+	install -m 755 $(PYB)/twinc/_twinc.so $(DESTDIR)$(PYTHONDIR)/twinc/_twinc.so
+	install -m 644 $(PY_FILES:%=$(PYB)/twinc/%) $(DESTDIR)$(PYTHONDIR)/twinc/
+
+uninstall-python:
+	rm -f $(DESTDIR)$(PYTHONDIR)/twinc/_twinc.so $(PY_FILES:%=$(DESTDIR)$(PYTHONDIR)/twinc/%)
+	rm -rf $(DESTDIR)$(PYTHONDIR)/twinc/__pycache__
+	-rmdir $(DESTDIR)$(PYTHONDIR)/twinc $(DESTDIR)$(PYTHONDIR) $(DESTDIR)$(LIBDIR)/python$(PYVER) 2>/dev/null

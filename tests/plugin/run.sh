@@ -243,6 +243,15 @@ for mode in CLI PLUGIN; do
     check "external project, CMake find_package ($mode): runs" run_ext "$d/build"
 done
 unset PKG_CONFIG_PATH
+pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+check "installed Python package loads a kernel library and differentiates" \
+    bash -c "cd $T && PYTHONPATH=$P/lib/python$pyver/dist-packages /usr/bin/python3 -c '
+import twinc, numpy as np
+assert twinc.__file__.startswith(\"$P/\"), twinc.__file__
+lib = twinc.load(\"$ROOT/build/samples/libsamples.so\")
+v, g = lib.bs_call.value_and_grad(np.array([90.0, 110.0]), 100.0, 0.03, 0.0, 0.2, 1.0)
+assert 0 < g[\"S\"][0] < g[\"S\"][1] < 1, g
+'"
 check "make uninstall leaves nothing" \
     bash -c "$MAKE -s uninstall PREFIX=$P && test -z \"\$(find $P -type f)\""
 
