@@ -231,11 +231,13 @@ clean:
 # Bytes of tape per lane (stated by the registry, used by a call) for the
 # loop samples at the issue's sizes.
 $(B)/tests/tape_bytes: tests/tape_bytes.c tests/tape_report.h $(LOOP_SAMPLES:%=samples/%.c) $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) \
-                      tests/corpus/checkpoint.c $(B)/corpus/checkpoint.twin.c $(B)/libtwinc.a
+                      tests/corpus/checkpoint.c $(B)/corpus/checkpoint.twin.c tests/corpus/alias.c \
+                      $(B)/corpus/alias.twin.c $(B)/libtwinc.a
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -Wall -Wextra -Wno-unknown-pragmas -Iruntime -Itests -I$(B)/samples \
 	  -I$(B)/corpus -include tests/tape_report.h tests/tape_bytes.c $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) \
-	  $(LOOP_SAMPLES:%=samples/%.c) $(B)/corpus/checkpoint.twin.c tests/corpus/checkpoint.c $(B)/libtwinc.a -ldl -lm -o $@
+	  $(LOOP_SAMPLES:%=samples/%.c) $(B)/corpus/checkpoint.twin.c tests/corpus/checkpoint.c \
+	  $(B)/corpus/alias.twin.c tests/corpus/alias.c $(B)/libtwinc.a -ldl -lm -o $@
 tape-bytes: $(B)/tests/tape_bytes
 	$(B)/tests/tape_bytes
 .PHONY: tape-bytes

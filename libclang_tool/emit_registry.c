@@ -103,6 +103,32 @@ static void batched(Emit *e, int which)
             em_line(e, "    return TWINC_EUNIFORM;");
         }
     }
+    /* an in/out array sharing memory with another array argument would make
+     * the derivatives wrong (the twin keeps one adjoint per argument): the
+     * tangent and adjoint refuse it (the primal is right either way) */
+    for (int i = 0; which > 0 && i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (!p->is_array || !p->inout)
+            continue;
+        for (int k = 0; k < f->params.n; k++) {
+            Var *q = f->params.v[k];
+            if (k == i || !q->is_array || (q->inout && k < i))
+                continue;
+            em_line(e, "{");
+            e->indent++;
+            em_line(e, "uintptr_t twinc_lo[2] = {UINTPTR_MAX, UINTPTR_MAX}, twinc_hi[2] = {0, 0};");
+            em_line(e, "for (ptrdiff_t twinc_i = 0; twinc_i < (ptrdiff_t)twinc_n; twinc_i++) {");
+            em_line(e, "    twinc_span(%s + twinc_i * %s_ls, %s_es, %s, &twinc_lo[0], &twinc_hi[0]);", p->name, p->name,
+                    p->name, em_len(e, p, 1));
+            em_line(e, "    twinc_span(%s + twinc_i * %s_ls, %s_es, %s, &twinc_lo[1], &twinc_hi[1]);", q->name, q->name,
+                    q->name, em_len(e, q, 1));
+            em_line(e, "}");
+            em_line(e, "if (twinc_lo[0] < twinc_hi[1] && twinc_lo[1] < twinc_hi[0])");
+            em_line(e, "    return TWINC_EINVAL; /* '%s' shares memory with '%s' */", p->name, q->name);
+            e->indent--;
+            em_line(e, "}");
+        }
+    }
     /* an active array whose companion is NULL (not wanted / zero) gets
      * scratch of the longest lane's length, from the heap, once per call —
      * never a VLA of the caller's length on the stack */

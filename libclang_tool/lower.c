@@ -199,8 +199,12 @@ static Ty expr_ty(L *l, CXCursor c)
     Ty t = TY_DOUBLE;
     CXType ct = clang_getCursorType(c);
     if (!c_ty(ct, &t)) {
-        const char *why = clang_getCanonicalType(ct).kind == CXType_Float
-                              ? " (float is not supported yet: use double)" : "";
+        enum CXTypeKind ck = clang_getCanonicalType(ct).kind;
+        const char *why = ck == CXType_Float ? " (float is not supported yet: use double)"
+                          : ck == CXType_VariableArray || ck == CXType_ConstantArray || ck == CXType_Pointer ||
+                                  ck == CXType_IncompleteArray
+                              ? " (an array may only be indexed, a[i]: it may not escape as a pointer)"
+                              : "";
         ERR(l, cloc(l, c), "expression of type '%s' is not supported in #pragma aad function '%s'%s",
             type_spelling(l, ct), l->f->name, why);
         return TY_DOUBLE;
@@ -382,8 +386,8 @@ static Var *lvalue(L *l, CXCursor e, bool for_read)
         if (r)
             clang_EvalResult_dispose(r);
         if (!v || !zero) {
-            ERR(l, loc, "array subscript in '%s' is not supported yet (arrays arrive with loop support; "
-                "only o[0] of a 'double *o' output is accepted)", l->f->name);
+            ERR(l, loc, "array subscript of a 'double *' output in '%s': only o[0] is accepted (write "
+                "'double o[n]' for an array the function fills)", l->f->name);
             return NULL;
         }
     } else {
@@ -1074,7 +1078,11 @@ static void lower_decl(L *l, CXCursor d)
             bind(l, d, v);
             return;
         }
-    } else if (!c_ty(ct, &ty) || ty == TY_VOID)
+    } else if (clang_getCanonicalType(ct).kind == CXType_Pointer &&
+               clang_getCanonicalType(clang_getPointeeType(clang_getCanonicalType(ct))).kind == CXType_Double)
+        bad = arena_printf(l->a, "local pointer '%s' in '%s': an array may not escape into a pointer "
+                           "(aliases are not tracked); index the array itself", name, l->f->name);
+    else if (!c_ty(ct, &ty) || ty == TY_VOID)
         bad = arena_printf(l->a, "local '%s' of type '%s' is not supported in '%s' (double and integer scalars "
                            "only)", name, type_spelling(l, ct), l->f->name);
     if (bad) {

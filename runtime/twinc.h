@@ -254,6 +254,25 @@ static inline double twinc_pop(twinc_tape *t) { return t->n ? twinc_tape_slots(t
 static inline long long twinc_popi(twinc_tape *t) { return t->n ? twinc_tape_slots(t)[--t->n].i : 0; }
 static inline int twinc_popb(twinc_tape *t) { return t->nb ? t->base[t->bytes - t->nb--] : 0; }
 
+/* Widen [*lo, *hi) to the bytes of len doubles from a, es apart (generated
+ * tangents and adjoints refuse an in/out array that overlaps another array
+ * argument: its derivatives would be wrong). */
+static inline void twinc_span(const double *a, ptrdiff_t es, ptrdiff_t len, uintptr_t *lo, uintptr_t *hi)
+{
+    if (len <= 0)
+        return;
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)(a + (len - 1) * es);
+    if (y < x) {
+        uintptr_t t = x;
+        x = y;
+        y = t;
+    }
+    if (x < *lo)
+        *lo = x;
+    if (y + sizeof(double) > *hi)
+        *hi = y + sizeof(double);
+}
+
 /* ---- the normal distribution, callable from #pragma aad functions ---- */
 
 static inline double twinc_ncdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }

@@ -144,6 +144,29 @@ static int long_path(void)
     return st != 0 || last_heap != 0 || last_high > stated || worst > 1e-6;
 }
 
+/* scale_in_place with v and x the same memory: the derivatives would be
+ * wrong, so the tangent and adjoint refuse (TWINC_EINVAL); apart, fine. */
+static int aliased(void)
+{
+    const twinc_kernel *k = find("scale_in_place");
+    if (!k)
+        return 0;
+    int n = 8;
+    double buf[16], vb[8] = {0}, xb[8] = {0}, r = 0, seed = 1;
+    for (int i = 0; i < 16; i++)
+        buf[i] = 0.5 + 0.05 * i;
+    twinc_arg val[] = {{&n, 0, 0}, {buf, 0, 1}, {buf, 0, 1}, {&r, 0, 0}};
+    twinc_arg bar[] = {{0}, {xb, 0, 1}, {vb, 0, 1}, {&seed, 0, 0}};
+    int same = k->adjoint(1, val, bar, NULL);
+    val[2].p = buf + 4; /* overlapping halves */
+    int half = k->adjoint(1, val, bar, NULL);
+    val[2].p = buf + 8; /* apart */
+    int apart = k->adjoint(1, val, bar, NULL);
+    printf("scale_in_place with v aliasing x: adjoint status %d (same), %d (overlapping), %d (apart)\n", same, half,
+           apart);
+    return same != TWINC_EINVAL || half != TWINC_EINVAL || apart != TWINC_OK;
+}
+
 int main(void)
 {
     static double z[2520];
@@ -160,5 +183,6 @@ int main(void)
     run("american_put_crr", (double[]){100, 100, 0.05, 0.3, 1}, (int[]){0, 0, 0, 0, 0, 500}, NULL, 0);
     int bad = big_curve();
     bad |= long_path();
+    bad |= aliased();
     return bad;
 }

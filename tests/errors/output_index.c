@@ -1,4 +1,4 @@
-// expect: 6:5: error: array subscript in 'two' is not supported yet (arrays arrive with loop support; only o[0] of a 'double *o' output is accepted)
+// expect: 6:5: error: array subscript of a 'double *' output in 'two': only o[0] is accepted (write 'double o[n]' for an array the function fills)
 #pragma aad
 void two(double x, double *out)
 {
