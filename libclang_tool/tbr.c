@@ -380,7 +380,8 @@ static void add_var(Arena *a, PtrVec *vars, Var *v)
         vec_push(a, vars, v);
 }
 
-/* A checkpointed loop's snapshot: every scalar its head or body assigns. */
+/* A checkpointed loop's snapshot: every scalar its head or body assigns,
+ * except those each iteration defines before it reads them. */
 static void snapshot_vars(Arena *a, Block *b, PtrVec *vars)
 {
     for (int i = 0; i < b->n; i++) {
@@ -402,20 +403,52 @@ static void snapshot_vars(Arena *a, Block *b, PtrVec *vars)
     }
 }
 
-static void find_ckpt(Arena *a, Block *b)
+/* v is assigned once, and read only after that, in the same block: each
+ * iteration defines it before using it, so a snapshot need not hold it. */
+static bool def_in(Block *b, Var *v, Block **where, int *at)
+{
+    for (int i = 0; i < b->n; i++) {
+        Stmt *s = b->v[i];
+        if (s->kind == ST_INS && s->ins.dst == v && s->ins.op != OP_STORE) {
+            *where = b;
+            *at = i;
+            return true;
+        }
+        if (s->kind == ST_IF && (def_in(&s->then, v, where, at) || def_in(&s->els, v, where, at)))
+            return true;
+        if (s->kind == ST_LOOP && (def_in(&s->head, v, where, at) || def_in(&s->body, v, where, at)))
+            return true;
+    }
+    return false;
+}
+
+static bool iteration_local(Func *f, Var *v)
+{
+    Block *b;
+    int i;
+    if (v->nassign != 1 || (v->kind != V_TEMP && v->kind != V_LOCAL) || !def_in(&f->body, v, &b, &i))
+        return false;
+    return !reads_stmt(b->v[i], v) && reads_block(b, i + 1, v) == nreads_total(f, v);
+}
+
+static void find_ckpt(Func *f, Arena *a, Block *b)
 {
     for (int i = 0; i < b->n; i++) {
         Stmt *s = b->v[i];
         if (s->kind == ST_IF) {
-            find_ckpt(a, &s->then);
-            find_ckpt(a, &s->els);
+            find_ckpt(f, a, &s->then);
+            find_ckpt(f, a, &s->els);
         } else if (s->kind == ST_LOOP) {
             if (s->ckpt) {
-                snapshot_vars(a, &s->head, &s->ckpt_vars);
-                snapshot_vars(a, &s->body, &s->ckpt_vars);
+                PtrVec all = {0};
+                snapshot_vars(a, &s->head, &all);
+                snapshot_vars(a, &s->body, &all);
+                for (int k = 0; k < all.n; k++)
+                    if (!iteration_local(f, all.v[k]))
+                        vec_push(a, &s->ckpt_vars, all.v[k]);
             }
-            find_ckpt(a, &s->head);
-            find_ckpt(a, &s->body);
+            find_ckpt(f, a, &s->head);
+            find_ckpt(f, a, &s->body);
         }
     }
 }
@@ -450,7 +483,7 @@ void tbr_unit(Unit *u)
         if (!f->lowered)
             continue;
         ir_walk(&f->body, mark, NULL);
-        find_ckpt(u->arena, &f->body);
+        find_ckpt(f, u->arena, &f->body);
         if (f->uses_tape)
             recompute_func(f, u->arena);
         Slots sl = {0};
