@@ -168,10 +168,15 @@ typedef struct twinc_tape {
     size_t bytes;         /* capacity */
     size_t n;             /* slots pushed: base[0, 8n) */
     size_t nb;            /* branch bytes pushed: base[bytes - nb, bytes) */
-    size_t high;          /* high-water mark of 8n + nb */
+    size_t room;          /* bytes - 8n - nb: what is left */
+    size_t high;          /* high-water mark of 8n + nb (kept only with TWINC_TAPE_HIGH) */
     size_t heap;          /* bytes allocated */
     int owned, err;
 } twinc_tape;
+
+#if defined(TWINC_TAPE_REPORT) && !defined(TWINC_TAPE_HIGH)
+#define TWINC_TAPE_HIGH 1
+#endif
 
 static inline void twinc_tape_init(twinc_tape *t, twinc_workspace *ws)
 {
@@ -180,7 +185,7 @@ static inline void twinc_tape_init(twinc_tape *t, twinc_workspace *ws)
         size_t pad = (size_t)(-(uintptr_t)ws->base & (sizeof(twinc_slot) - 1));
         if (ws->bytes > pad) {
             t->base = (unsigned char *)ws->base + pad;
-            t->bytes = ws->bytes - pad;
+            t->bytes = t->room = ws->bytes - pad;
         }
     }
 }
@@ -216,19 +221,24 @@ static inline int twinc_tape_grow(twinc_tape *t, size_t use)
     if (t->owned)
         free(t->base);
     t->base = p;
+    t->room = ncap - (t->bytes - t->room);
     t->bytes = ncap;
     t->heap += ncap;
     t->owned = 1;
     return 0;
 }
 
-/* 0 when `more` bytes fit (growing if need be) */
+/* 0 when `more` bytes fit (growing if need be), and takes them */
 static inline int twinc_tape_room(twinc_tape *t, size_t more)
 {
-    size_t use = t->n * sizeof(twinc_slot) + t->nb + more;
-    if (use > t->high)
-        t->high = use;
-    return use <= t->bytes ? 0 : twinc_tape_grow(t, use);
+    if (t->room < more && twinc_tape_grow(t, t->bytes - t->room + more))
+        return -1;
+    t->room -= more;
+#ifdef TWINC_TAPE_HIGH
+    if (t->bytes - t->room > t->high)
+        t->high = t->bytes - t->room;
+#endif
+    return 0;
 }
 
 static inline twinc_slot *twinc_tape_slots(twinc_tape *t) { return (twinc_slot *)(void *)t->base; }
@@ -250,9 +260,27 @@ static inline void twinc_pushb(twinc_tape *t, int b)
         t->base[t->bytes - t->nb] = (unsigned char)(b != 0);
     }
 }
-static inline double twinc_pop(twinc_tape *t) { return t->n ? twinc_tape_slots(t)[--t->n].d : 0.0; }
-static inline long long twinc_popi(twinc_tape *t) { return t->n ? twinc_tape_slots(t)[--t->n].i : 0; }
-static inline int twinc_popb(twinc_tape *t) { return t->nb ? t->base[t->bytes - t->nb--] : 0; }
+static inline double twinc_pop(twinc_tape *t)
+{
+    if (!t->n)
+        return 0.0;
+    t->room += sizeof(twinc_slot);
+    return twinc_tape_slots(t)[--t->n].d;
+}
+static inline long long twinc_popi(twinc_tape *t)
+{
+    if (!t->n)
+        return 0;
+    t->room += sizeof(twinc_slot);
+    return twinc_tape_slots(t)[--t->n].i;
+}
+static inline int twinc_popb(twinc_tape *t)
+{
+    if (!t->nb)
+        return 0;
+    t->room += 1;
+    return t->base[t->bytes - t->nb--];
+}
 
 /* Widen [*lo, *hi) to the bytes of len doubles from a, es apart (generated
  * tangents and adjoints refuse an in/out array that overlaps another array

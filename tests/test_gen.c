@@ -13,6 +13,7 @@
 
 #include "twinc_gen.h"
 #define TWINC_NO_SHORT_NAMES
+#define TWINC_TAPE_HIGH 1 /* keep the high-water mark */
 #include "twinc.h"
 
 typedef struct Msgs {
