@@ -154,7 +154,8 @@ static bool invertible(Stmt *prev, Ins *in)
 /* ---- recomputation instead of saving ----
  *
  * A variable assigned once, inside a loop, by a cheap operation (integer or
- * double arithmetic, a conversion, a copy: no load, call or builtin), whose
+ * double arithmetic, a conversion, a copy, a load from a const input array:
+ * no other load, no call or builtin), whose
  * every read is later in the same block, need not be pushed each iteration:
  * the reverse sweep recomputes it just before it reverses the last statement
  * that reads it, provided its operands still hold the values they had at the
@@ -208,9 +209,14 @@ static bool assigns_block(const Block *b, int from, int to, const Var *v)
     return false;
 }
 
-static bool cheap(Op op)
+/* an input array (const, so never stored into): its elements never change */
+static bool read_only_array(const Var *v) { return v->is_array && v->kind == V_PARAM && !v->inout; }
+
+static bool cheap_ins(const Ins *in)
 {
-    return op != OP_LOAD && op != OP_STORE && op != OP_CALL && op != OP_BUILTIN;
+    if (in->op == OP_LOAD)
+        return read_only_array(in->a.v);
+    return in->op != OP_STORE && in->op != OP_CALL && in->op != OP_BUILTIN;
 }
 
 typedef struct Rc {
@@ -229,7 +235,7 @@ static bool candidate(Rc *rc, const Block *b, int i)
         return false;
     const Ins *in = &s->ins;
     Var *x = in->dst;
-    if (!in->in_loop || !x || !cheap(in->op) || x->is_array || x->nassign != 1 ||
+    if (!in->in_loop || !x || !cheap_ins(in) || x->is_array || x->nassign != 1 ||
         (x->kind != V_TEMP && x->kind != V_LOCAL))
         return false;
     if (reads_stmt(s, x))
@@ -252,7 +258,7 @@ static bool operand_ok(Rc *rc, const Block *b, const Opnd *o)
         return true;
     Var *y = o->v;
     if (y->is_array)
-        return false;
+        return read_only_array(y);
     /* an integer (a loop counter) is restored once for every value derived
      * from it, and for free where invertible() applies */
     if (y->needed || !rc->assigned_in_loop[y->id] || ty_is_int(y->ty))
