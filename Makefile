@@ -238,6 +238,15 @@ $(B)/tests/tape_bytes: tests/tape_bytes.c tests/tape_report.h $(LOOP_SAMPLES:%=s
 	  -I$(B)/corpus -include tests/tape_report.h tests/tape_bytes.c $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) \
 	  $(LOOP_SAMPLES:%=samples/%.c) $(B)/corpus/checkpoint.twin.c tests/corpus/checkpoint.c \
 	  $(B)/corpus/alias.twin.c tests/corpus/alias.c $(B)/libtwinc.a -ldl -lm -o $@
-tape-bytes: $(B)/tests/tape_bytes
+TAPE_BYTES_SRCS := tests/tape_bytes.c $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) $(LOOP_SAMPLES:%=samples/%.c) \
+                   $(B)/corpus/checkpoint.twin.c tests/corpus/checkpoint.c $(B)/corpus/alias.twin.c tests/corpus/alias.c
+# the same under ASan/UBSan/LSan (10^6-element arrays, 10^6-step checkpointing, aliasing)
+$(B)/asan/tape_bytes: $(B)/tests/tape_bytes runtime/lib.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -ffp-contract=off \
+	  -Wno-unknown-pragmas -Iruntime -Itests -I$(B)/samples -I$(B)/corpus -include tests/tape_report.h \
+	  $(TAPE_BYTES_SRCS) runtime/lib.c -ldl -lm -o $@
+tape-bytes: $(B)/tests/tape_bytes $(B)/asan/tape_bytes
 	$(B)/tests/tape_bytes
+	@ASAN_OPTIONS=detect_leaks=1 $(B)/asan/tape_bytes >/dev/null && echo "tape-bytes: clean under ASan/UBSan/LSan"
 .PHONY: tape-bytes
