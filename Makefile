@@ -32,11 +32,11 @@ DEB_PACKAGES := gcc make pkg-config clang-14 libclang-14-dev llvm-14-dev check \
                 python3 python3-dev python3-numpy python3-pytest valgrind
 
 GEN_SRCS := arena diag ir builtins pragma lower activity varying tbr \
-            emit emit_primal emit_tangent emit_adjoint emit_registry gen
+            emit emit_primal emit_tangent emit_adjoint emit_registry emit_simd gen
 GEN_OBJS := $(GEN_SRCS:%=$(B)/gen/%.o)
 RT_SRCS  := lib gradcheck
 RT_OBJS  := $(RT_SRCS:%=$(B)/rt/%.o)
-GEN_HDRS := libclang_tool/twinc_gen.h libclang_tool/builtins.h runtime/twinc.h
+GEN_HDRS := libclang_tool/twinc_gen.h libclang_tool/builtins.h runtime/twinc.h runtime/twinc_simd.h
 
 CORPUS   := $(basename $(notdir $(wildcard tests/corpus/*.c)))
 CORPUS_SO:= $(CORPUS:%=$(B)/corpus/lib%.so)

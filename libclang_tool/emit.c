@@ -284,6 +284,7 @@ void emit_unit(Unit *u, const char *c_path, const char *h_path, Buf *c, Buf *h)
     em_line(&e, "#include <math.h>");
     em_line(&e, "#include <stddef.h>");
     em_line(&e, "#include \"twinc.h\"");
+    em_line(&e, "#include \"twinc_simd.h\"");
     em_line(&e, "#include \"%s\"", hbase);
     em_blank(&e);
     bool arrays = false;
@@ -306,6 +307,7 @@ void emit_unit(Unit *u, const char *c_path, const char *h_path, Buf *c, Buf *h)
         em_blank(&e);
         emit_lane_adjoint(&e);
     }
+    emit_simd(&e);
     for (int i = 0; i < u->funcs.n; i++) {
         e.f = u->funcs.v[i];
         emit_batched(&e);
