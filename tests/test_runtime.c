@@ -704,7 +704,7 @@ static const twinc_param shape_params[] = {
 };
 static const twinc_kernel shape_kernel = {
     "shape", "test_runtime.c", 1, 2, shape_params, shape_primal, shape_tangent, shape_adjoint,
-    NULL, NULL};
+    NULL, NULL, NULL};
 
 /* Check `shape` at x (point 0) and at points near it; returns the checker. */
 static twinc_check *check_shape(int which, double x)
