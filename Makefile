@@ -28,7 +28,7 @@ CFLAGS_RT  := $(CSTD) $(OPT) $(WARN) -fPIC -Iruntime
 CFLAGS_TWIN:= -std=c99 -O2 -ffp-contract=off -fPIC -Iruntime -Wall -Wextra -Wno-unknown-pragmas
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-DEB_PACKAGES := gcc make pkg-config clang-14 libclang-14-dev llvm-14-dev check \
+DEB_PACKAGES := gcc make pkg-config clang-14 libclang-14-dev llvm-14-dev check libadolc-dev libsleef-dev \
                 python3 python3-dev python3-numpy python3-pytest valgrind
 
 GEN_SRCS := arena diag ir builtins pragma lower activity varying tbr \
@@ -162,9 +162,16 @@ $(B)/tests/libhandarray.so: tests/fixtures/handarray.c runtime/twinc.h
 FIXTURES := $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so $(B)/tests/libbadabi.so $(B)/tests/libduptwin.so \
             $(B)/tests/libtworegs.so $(B)/tests/libhandarray.so
 
+# The corpus again on every SIMD path this CPU has (TWINC_ISA forces one):
+# bit for bit on the scalar path, within the documented bound on the others.
+SIMD_ISAS = scalar $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo avx2) \
+            $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo avx512)
+
 unit-tests: $(B)/tests/check_main $(CORPUS_SO) $(FIXTURES)
 	TWINC_CORPUS_LIBS="$(CORPUS_SO)" TWINC_HANDTWIN=$(B)/tests/libhandtwin.so \
 	  TWINC_NOREG=$(B)/tests/libnoreg.so $(B)/tests/check_main
+	@for isa in $(SIMD_ISAS); do echo "corpus with TWINC_ISA=$$isa"; \
+	  TWINC_ISA=$$isa CK_RUN_SUITE=corpus TWINC_CORPUS_LIBS="$(CORPUS_SO)" $(B)/tests/check_main || exit 1; done
 
 error-tests: $(B)/twinc
 	bash tests/run_errors.sh $(B)/twinc tests/errors

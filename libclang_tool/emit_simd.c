@@ -340,10 +340,12 @@ static void call_fwd(VE *v, const Ins *in, const char *m, int mode)
         if (i)
             buf_puts(&b, ", ");
         if (p->kind == V_OUT) {
-            em_line(e, "%s twinc_o%d = {0}, twinc_od%d = {0};", v->I->vd, ko, ko);
+            em_line(e, "%s twinc_o%d = {0};", v->I->vd, ko);
             buf_printf(&b, "&twinc_o%d", ko);
-            if (mode == 1)
+            if (mode == 1) {
+                em_line(e, "%s twinc_od%d = {0};", v->I->vd, ko);
                 buf_printf(&b, ", &twinc_od%d", ko);
+            }
             ko++;
             continue;
         }
@@ -455,9 +457,11 @@ static void block_fwd(VE *v, const Block *b, const char *m, int mode)
         if (mode == 2)
             em_line(e, "twinc_br%d = twinc_c%d;", s->id, id);
         em_line(e, "const %s twinc_mt%d = %s;", v->I->vl, id, and_mask(v, m, arena_printf(A, "twinc_c%d", id)));
+        em_line(e, "(void)twinc_mt%d;", id);
         block_fwd(v, &s->then, arena_printf(A, "twinc_mt%d", id), mode);
         if (s->els.n) {
             em_line(e, "const %s twinc_me%d = %s;", v->I->vl, id, and_mask(v, m, arena_printf(A, "~twinc_c%d", id)));
+            em_line(e, "(void)twinc_me%d;", id);
             block_fwd(v, &s->els, arena_printf(A, "twinc_me%d", id), mode);
         }
         e->indent--;
@@ -626,9 +630,11 @@ static void block_rev(VE *v, const Block *b, const char *m)
         if (s->els.n) {
             em_line(e, "const %s twinc_me%d = %s;", v->I->vl, id,
                     and_mask(v, m, arena_printf(A, "~twinc_br%d", s->id)));
+            em_line(e, "(void)twinc_me%d;", id);
             block_rev(v, &s->els, arena_printf(A, "twinc_me%d", id));
         }
         em_line(e, "const %s twinc_mt%d = %s;", v->I->vl, id, and_mask(v, m, arena_printf(A, "twinc_br%d", s->id)));
+        em_line(e, "(void)twinc_mt%d;", id);
         block_rev(v, &s->then, arena_printf(A, "twinc_mt%d", id));
         e->indent--;
         em_line(e, "}");
@@ -817,6 +823,11 @@ static void driver(VE *v, int which)
     e->indent++;
     em_line(e, "const size_t twinc_nb = twinc_n - twinc_n %% %d;", I->w);
     em_line(e, "(void)twinc_ws;");
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (p->kind == V_PARAM && !p->varying)
+            em_line(e, "(void)%s_ls; /* uniform: lane stride 0 */", p->name);
+    }
     em_line(e, "for (size_t twinc_i = 0; twinc_i < twinc_nb; twinc_i += %d) {", I->w);
     e->indent++;
     em_line(e, "const ptrdiff_t twinc_j = (ptrdiff_t)twinc_i;");
