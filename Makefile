@@ -43,7 +43,7 @@ CORPUS_SO:= $(CORPUS:%=$(B)/corpus/lib%.so)
 SAMPLES  := bs sabr
 LOOP_SAMPLES := paths garch curve tree
 
-.PHONY: all deps test demo demo-c bench clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
+.PHONY: all deps test demo demo-c bench bench-c clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
 .DELETE_ON_ERROR:
 # keep intermediate twins and warning stamps (no rebuild on every make)
 .SECONDARY:
@@ -231,6 +231,25 @@ demo: demo-c $(EXTRA_DEMOS)
 demo-c: all $(B)/samples/demo $(B)/samples/demo_loops
 	$(B)/samples/demo
 	$(B)/samples/demo_loops
+
+# ---- bench: SIMD twins vs the scalar function (-O3 -march=native), FD, ADOL-C ----
+
+$(B)/bench/bench: bench/bench.c bench/adolc_bs.cc samples/bs.c samples/sabr.c $(B)/samples/bs.twin.c \
+                  $(B)/samples/sabr.twin.c runtime/twinc_simd.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O3 -march=native -Wall -Wextra -Wno-unknown-pragmas -Iruntime -c samples/bs.c -o $(B)/bench/bs_user.o
+	$(CC) -std=c11 -D_GNU_SOURCE -O3 -march=native -Wall -Wextra -Wno-unknown-pragmas -Iruntime -c samples/sabr.c -o $(B)/bench/sabr_user.o
+	$(CC) $(CFLAGS_TWIN) -I$(B)/samples -c $(B)/samples/bs.twin.c -o $(B)/bench/bs_twin.o
+	$(CC) $(CFLAGS_TWIN) -I$(B)/samples -c $(B)/samples/sabr.twin.c -o $(B)/bench/sabr_twin.o
+	g++ -O2 -c bench/adolc_bs.cc -o $(B)/bench/adolc_bs.o
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iruntime -I$(B)/samples bench/bench.c $(B)/bench/bs_user.o \
+	  $(B)/bench/sabr_user.o $(B)/bench/bs_twin.o $(B)/bench/sabr_twin.o $(B)/bench/adolc_bs.o -ladolc -lstdc++ -lm -o $@
+
+bench-c: all $(B)/bench/bench
+	@mkdir -p bench/results
+	$(B)/bench/bench
+
+bench: bench-c
 
 clean:
 	rm -rf $(B) demo-output
