@@ -32,7 +32,7 @@ DEB_PACKAGES := gcc make pkg-config clang-14 libclang-14-dev llvm-14-dev check l
                 python3 python3-dev python3-numpy python3-pytest valgrind
 
 GEN_SRCS := arena diag ir builtins pragma lower activity varying tbr \
-            emit emit_primal emit_tangent emit_adjoint emit_registry emit_simd gen
+            emit emit_primal emit_tangent emit_adjoint emit_registry emit_simd emit_ws gen
 GEN_OBJS := $(GEN_SRCS:%=$(B)/gen/%.o)
 RT_SRCS  := lib gradcheck
 RT_OBJS  := $(RT_SRCS:%=$(B)/rt/%.o)
@@ -203,7 +203,7 @@ sanitize: $(B)/asan/twinc $(B)/tests/check_main $(CORPUS_SO) $(B)/samples/libsam
 	@mkdir -p $(B)/asan/corpus
 	@for c in $(CORPUS); do \
 	  $(CC) $(CFLAGS_TWIN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -shared -I$(B)/corpus \
-	    tests/corpus/$$c.c $(B)/corpus/$$c.twin.c -o $(B)/asan/corpus/lib$$c.so -lm || exit 1; \
+	    tests/corpus/$$c.c -include tests/tape_report.h $(B)/corpus/$$c.twin.c -o $(B)/asan/corpus/lib$$c.so -lm || exit 1; \
 	done
 	$(CC) $(CFLAGS_GEN) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -Iruntime -DTWINC_CORPUS_ONLY \
 	  tests/check_main.c tests/test_corpus.c $(CHECK_LIBS) -ldl -lm -o $(B)/asan/check_corpus
@@ -253,3 +253,14 @@ bench: bench-c
 
 clean:
 	rm -rf $(B) demo-output
+
+# Bytes of tape per lane (stated by the registry, used by a call) for the
+# loop samples at the issue's sizes.
+$(B)/tests/tape_bytes: tests/tape_bytes.c tests/tape_report.h $(LOOP_SAMPLES:%=samples/%.c) $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) $(B)/libtwinc.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -Wall -Wextra -Wno-unknown-pragmas -Iruntime -Itests -I$(B)/samples \
+	  -include tests/tape_report.h tests/tape_bytes.c $(LOOP_SAMPLES:%=$(B)/samples/%.twin.c) $(LOOP_SAMPLES:%=samples/%.c) \
+	  $(B)/libtwinc.a -ldl -lm -o $@
+tape-bytes: $(B)/tests/tape_bytes
+	$(B)/tests/tape_bytes
+.PHONY: tape-bytes

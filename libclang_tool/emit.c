@@ -261,6 +261,19 @@ void emit_lane_prototypes(Emit *e)
         Func *f = e->u->funcs.v[i];
         for (int w = 0; w < 3; w++)
             em_line(e, "%s;", em_lane_signature(e, f, w));
+        if (f->uses_tape) {
+            Buf b = {0};
+            buf_printf(&b, "static size_t %s__ws_lane(", f->name);
+            int k = 0;
+            for (int i = 0; i < f->params.n; i++) {
+                Var *p = f->params.v[i];
+                if (p->kind == V_PARAM && !p->is_array && ty_is_int(p->ty))
+                    buf_printf(&b, "%s%s %s", k++ ? ", " : "", ty_c(p->ty), p->name);
+            }
+            buf_puts(&b, k ? ");" : "void);");
+            em_line(e, "%s", b.s);
+            buf_free(&b);
+        }
     }
 }
 
@@ -306,6 +319,10 @@ void emit_unit(Unit *u, const char *c_path, const char *h_path, Buf *c, Buf *h)
         emit_lane_tangent(&e);
         em_blank(&e);
         emit_lane_adjoint(&e);
+        if (e.f->uses_tape) {
+            em_blank(&e);
+            emit_ws_lane(&e);
+        }
     }
     emit_simd(&e);
     for (int i = 0; i < u->funcs.n; i++) {

@@ -39,6 +39,20 @@ static void load_saved(Emit *e, const Var *v, int slot)
         em_line(e, "%s = twinc_pop(tp);", v->name);
 }
 
+/* the slot of an fmin/fmax outcome: after the instruction's save slots */
+static int sel_slot(const Ins *in)
+{
+    int k = in->slot + (in->save_dst ? 1 : 0);
+    for (int i = 0; i < in->nouts; i++)
+        k += in->save_outs[i];
+    return k;
+}
+
+static const char *sel_cond(Emit *e, const Ins *in)
+{
+    return em_subst(e, builtin_table[in->builtin].partial[0], in);
+}
+
 static void forward(Emit *e, const Block *b)
 {
     for (int i = 0; i < b->n; i++) {
@@ -89,6 +103,10 @@ static void forward(Emit *e, const Block *b)
             if (in->save_outs[k])
                 save(e, in->outs[k], slot++);
         em_primal_ins(e, in);
+        if (in->sel_byte && tape(e))
+            em_line(e, "twinc_pushb(tp, %s);", sel_cond(e, in));
+        else if (in->sel_byte)
+            em_line(e, "twinc_c%d = %s;", sel_slot(in), sel_cond(e, in));
     }
 }
 
@@ -104,6 +122,9 @@ static void restore(Emit *e, const Ins *in)
             load_saved(e, in->outs[k], --slot);
     if (in->save_dst)
         load_saved(e, in->dst, --slot);
+    if (in->invert) /* in->dst = t, t = dst + c */
+        em_line(e, in->invert_by >= 0 ? "%s -= %lld;" : "%s += %lld;", in->dst->name,
+                in->invert_by >= 0 ? in->invert_by : -in->invert_by);
 }
 
 static void reverse_call(Emit *e, const Ins *in)
@@ -203,7 +224,7 @@ static void reverse_ins(Emit *e, const Ins *in)
         if (in->op == OP_BUILTIN && builtin_table[in->builtin].kind == BK_SELECT) {
             /* routed, never multiplied by zero */
             const Opnd *x = &in->args[0], *y = &in->args[1];
-            const char *c = em_subst(e, builtin_table[in->builtin].partial[0], in);
+            const char *c = tape(e) ? "twinc_popb(tp)" : arena_printf(a, "twinc_c%d", sel_slot(in));
             if (opnd_active(x) && opnd_active(y))
                 em_line(e, "if (%s) %s__b += twinc_t; else %s__b += twinc_t;", c, x->v->name, y->v->name);
             else if (opnd_active(x))
@@ -236,6 +257,10 @@ static void reverse(Emit *e, const Block *b)
     for (int i = b->n - 1; i >= 0; i--) {
         const Stmt *s = b->v[i];
         em_srcline(e, s->loc);
+        /* cheap values this statement reads, recomputed rather than popped */
+        for (int k = 0; k < i; k++)
+            if (b->v[k]->kind == ST_INS && b->v[k]->ins.recompute && b->v[k]->ins.recompute_at == i)
+                em_primal_ins(e, &b->v[k]->ins);
         if (s->kind == ST_INS) {
             reverse_ins(e, &s->ins);
             continue;
@@ -298,6 +323,8 @@ static void decl_slots(Emit *e, const Block *b)
         for (int k = 0; k < in->nouts; k++)
             if (in->save_outs[k])
                 em_line(e, "double twinc_s%d = 0;", slot++);
+        if (in->sel_byte)
+            em_line(e, "int twinc_c%d = 0;", slot);
     }
 }
 

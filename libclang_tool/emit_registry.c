@@ -104,6 +104,25 @@ static void batched(Emit *e, int which)
         }
     }
     if (tape) {
+        /* no workspace: ask for the stated size once (the tape grows by
+         * doubling only if an estimate falls short) */
+        Buf ws = {0};
+        buf_printf(&ws, "%s_workspace(twinc_n", f->name);
+        for (int i = 0; i < f->params.n; i++) {
+            Var *p = f->params.v[i];
+            if (p->kind == V_PARAM && !p->is_array && ty_is_int(p->ty))
+                buf_printf(&ws, ", %s, %s_ls", p->name, p->name);
+        }
+        buf_puts(&ws, ")");
+        em_line(e, "twinc_workspace twinc_own = {NULL, 0};");
+        em_line(e, "if (!twinc_ws || !twinc_ws->base) {");
+        em_line(e, "    twinc_own.bytes = %s;", ws.s);
+        em_line(e, "    twinc_own.base = malloc(twinc_own.bytes ? twinc_own.bytes : 1);");
+        em_line(e, "    if (!twinc_own.base)");
+        em_line(e, "        return TWINC_ENOMEM;");
+        em_line(e, "    twinc_ws = &twinc_own;");
+        em_line(e, "}");
+        buf_free(&ws);
         em_line(e, "twinc_tape twinc_tp;");
         em_line(e, "twinc_tape_init(&twinc_tp, twinc_ws);");
     }
@@ -199,7 +218,12 @@ static void batched(Emit *e, int which)
     em_line(e, "}");
     if (tape) {
         em_line(e, "const int twinc_err = twinc_tp.err;");
-        em_line(e, "twinc_tape_free(&twinc_tp);");
+        em_line(e, "#ifdef TWINC_TAPE_REPORT /* tests: what the call used against what was stated */");
+        em_line(e, "TWINC_TAPE_REPORT(\"%s\", %d, twinc_ws == &twinc_own ? NULL : twinc_ws, twinc_tp.high, twinc_tp.heap);",
+                f->name, ws_kind(e, f));
+        em_line(e, "#endif");
+        em_line(e, "twinc_tape_free(&twinc_tp, twinc_ws);");
+        em_line(e, "free(twinc_own.base);");
         em_line(e, "return twinc_err ? TWINC_ENOMEM : TWINC_OK;");
     } else {
         em_line(e, "return TWINC_OK;");
@@ -351,6 +375,10 @@ void emit_batched(Emit *e)
     em_blank(e);
     reference(e);
     length_fns(e);
+    if (e->f->uses_tape) {
+        em_blank(e);
+        emit_ws(e);
+    }
 }
 
 static const char *c_string(Arena *a, const char *s)
@@ -408,9 +436,10 @@ void emit_registry(Emit *e)
     e->indent++;
     for (int i = 0; i < u->funcs.n; i++) {
         Func *f = u->funcs.v[i];
-        em_line(e, "{\"%s\", %s, %d, %d, %s__params, %s__gp, %s__gt, %s__ga, %s, NULL, %s},", f->name,
+        em_line(e, "{\"%s\", %s, %d, %d, %s__params, %s__gp, %s__gt, %s__ga, %s, %s, %s},", f->name,
                 c_string(a, u->file), f->loc.line, f->params.n + (f->retvar ? 1 : 0), f->name, f->name,
                 f->name, f->name, f->external ? arena_printf(a, "%s__gr", f->name) : "NULL",
+                f->uses_tape ? arena_printf(a, "%s__ws", f->name) : "NULL",
                 f->check_at ? c_string(a, f->check_at) : "NULL");
     }
     e->indent--;
@@ -448,6 +477,18 @@ void emit_header(Unit *u, Buf *h, const char *h_path)
         for (int w = 0; w < 3; w++) {
             typed_signature(f, w, h);
             buf_puts(h, ";\n");
+        }
+        if (f->uses_tape) {
+            Emit e = {.u = u, .f = f};
+            int kind = ws_kind(&e, f);
+            buf_printf(h, "/* bytes of workspace %s_adjoint records for n lanes: %s */\n", f->name,
+                       kind == 1 ? "a bound, from the integer arguments"
+                                 : "an estimate (a trip count depends on the data); the tape grows if it falls short");
+            buf_printf(h, "#define %s_WORKSPACE_KIND %s\n", f->name, kind == 1 ? "TWINC_WS_BOUND" : "TWINC_WS_ESTIMATE");
+            ws_signature(&e, f, h);
+            buf_puts(h, ";\n");
+        } else {
+            buf_printf(h, "#define %s_WORKSPACE_KIND TWINC_WS_NONE\n", f->name);
         }
     }
     buf_puts(h, "\nconst twinc_registry *const *twinc_registries(size_t *count);\n");

@@ -196,6 +196,11 @@ typedef struct Ins {
     bool save_dst;
     bool *save_outs;
     int slot;          /* first save slot number */
+    bool sel_byte;     /* fmin/fmax: record which argument won (a byte), not the arguments */
+    bool recompute;    /* cheap, block-local: recomputed in the reverse sweep, never saved */
+    int recompute_at;  /* ... just before reversing statement [recompute_at] of its block */
+    bool invert;       /* j = t after t = j + c: restored as j -= c, never saved */
+    long long invert_by;
 } Ins;
 
 /* ST_LOOP means   for (;;) { head; if (!cond) break; body; }   — every C loop
@@ -215,6 +220,9 @@ typedef struct Stmt {
     Block then, els;   /* ST_IF */
     Block head, body;  /* ST_LOOP (cond is the loop condition) */
     int id;            /* ST_IF: branch-outcome slot; ST_LOOP: loop number */
+    struct Var *counter; /* ST_LOOP: the variable a `for` header initialises, or NULL */
+    long long ckpt;    /* ST_LOOP: checkpoint(counter = K): snapshot every K iterations; 0 = none */
+    PtrVec ckpt_vars;  /* ST_LOOP with ckpt: Var*, the state a snapshot holds */
 } Stmt;
 
 typedef struct Func {
@@ -360,5 +368,10 @@ void em_typed_params(Func *f, int which, Buf *b);
 bool simd_ok(Func *f);
 void emit_simd(Emit *e);
 const char *simd_start(Emit *e, int which);
+/* emit_ws.c: sizing the tape before the call */
+int ws_kind(Emit *e, Func *f); /* 1 bound, 2 estimate (TWINC_WS_*) */
+void emit_ws_lane(Emit *e);
+void emit_ws(Emit *e);
+void ws_signature(Emit *e, Func *f, Buf *b);
 
 #endif /* TWINC_GEN_H */

@@ -9,9 +9,15 @@ value + gradient, on the same models, in one run.
               every per-option input (S, K, sigma, T) and the shared rate.
   small       a 3-input graph of a few operations: the cost of one replay.
 
-Every timing is the best of several runs after a warm-up (the first call
-records and compiles).  PyTorch (Debian's python3-torch) and SciPy are used if
-installed; PyTorch runs with its default threads, twinc on one.
+  BS (NumPy)  the same Black-Scholes written as NumPy code (what the PyTorch
+              version is), recorded and replayed: the graph executor's own
+              fused passes instead of the kernel's adjoint twin.
+
+Every timing is the median of several runs after a warm-up (the first call
+records and compiles); each model's variants run interleaved, round by round,
+so that load from other processes falls on all of them alike.  PyTorch
+(Debian's python3-torch) and SciPy are used if installed; PyTorch runs with as
+many threads as twinc.
 
     PYTHONPATH=build/python python3 python_bindings/bench.py [--build build] [--quick]
 """
@@ -28,14 +34,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # PyTorch's OpenMP threads
 twinc = None
 
 
-def best(fn, repeat):
-    fn()
-    t = math.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+def medians(fns, repeat):
+    """Median wall time of each function, run interleaved round by round."""
+    for fn in fns:
         fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
+    ts = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, t in zip(fns, ts):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [sorted(t)[len(t) // 2] for t in ts]
 
 
 def fmt(t):
@@ -59,6 +68,7 @@ def main():
     try:
         import torch
         torch.set_default_dtype(torch.float64)
+        torch.set_num_threads(twinc.config()["threads"])
     except ImportError:
         torch = None
     try:
@@ -68,7 +78,7 @@ def main():
     rng = np.random.default_rng(2024)
     paths, steps = (10000, 252) if opt.quick else (100000, 252)
     nopt = 100000 if opt.quick else 1000000
-    repeat = 5 if not opt.quick else 2
+    repeat = 7 if not opt.quick else 3
     rows = []
 
     # ---- MC Asian ----
@@ -93,11 +103,8 @@ def main():
     v_np = asian_numpy(*args)
     v_tw, g_tw = vg(*args)
     assert abs(v_tw - v_np) <= 1e-10 * abs(v_np), (v_tw, v_np)
-    t_np = best(lambda: asian_numpy(*args), repeat)
-    t_fw = best(lambda: price(*args), repeat)
-    t_vg = best(lambda: vg(*args), repeat)
     st = price.stats(*args, argnums=(0, 1, 2, 3, 4))
-    t_torch = None
+    fns = [lambda: asian_numpy(*args), lambda: price(*args), lambda: vg(*args)]
     if torch is not None:
         Zt = torch.from_numpy(Z)
 
@@ -113,7 +120,8 @@ def main():
         vt, gt = asian_torch()
         assert abs(vt - v_tw) <= 1e-10 * abs(vt)
         assert all(abs(a - b) <= 1e-8 * (1 + abs(a)) for a, b in zip(gt, g_tw)), (gt, g_tw)
-        t_torch = best(asian_torch, repeat)
+        fns.append(asian_torch)
+    t_np, t_fw, t_vg, t_torch = (medians(fns, repeat) + [None])[:4]
     rows.append(("MC Asian %dk x %d" % (paths // 1000, steps), t_np, t_fw, t_vg, t_torch))
     print(f"MC Asian, {paths} paths x {steps} steps: price {v_tw:.6f}; dV/dS0 {g_tw[0]:.6f} "
           f"dV/dsigma {g_tw[1]:.6f} dV/dr {g_tw[2]:.6f} dV/dK {g_tw[3]:.6f} dV/dT {g_tw[4]:.6f}")
@@ -135,16 +143,25 @@ def main():
         d1 = (np.log(S / K) + (r - 0.01 + 0.5 * sigma * sigma) * T) / sd
         return S * np.exp(-0.01 * T) * ndtr(d1) - K * np.exp(-r * T) * ndtr(d1 - sd)
 
+    def bs_numpy_traced(S, K, sigma, T, r):
+        sd = sigma * np.sqrt(T)
+        d1 = (np.log(S / K) + (r - 0.01 + 0.5 * sigma * sigma) * T) / sd
+        return S * np.exp(-0.01 * T) * twinc.ncdf(d1) - K * np.exp(-r * T) * twinc.ncdf(d1 - sd)
+
     bsf = twinc.function(bs)
     bvg = twinc.value_and_grad(bsf, argnums=(0, 1, 2, 3, 4))
     bargs = (S, Kx, vol, Tx, 0.03)
     v_tw, g_tw = bvg(*bargs)
     np.testing.assert_allclose(v_tw, bs_numpy(*bargs), rtol=1e-9, atol=1e-9)
-    t_np = best(lambda: bs_numpy(*bargs), repeat)
-    t_fw = best(lambda: bsf(*bargs), repeat)
-    t_vg = best(lambda: bvg(*bargs), repeat)
-    t_k = best(lambda: samples.bs_call.value_and_grad(S, Kx, 0.03, 0.01, vol, Tx), repeat)
-    t_torch = None
+    bsn = twinc.function(bs_numpy_traced)
+    bnvg = twinc.value_and_grad(bsn, argnums=(0, 1, 2, 3, 4))
+    v_n, g_n = bnvg(*bargs)
+    np.testing.assert_allclose(v_n, v_tw, rtol=1e-9, atol=1e-9)
+    for a, b in zip(g_n, g_tw):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+    fns = [lambda: bs_numpy(*bargs), lambda: bsf(*bargs), lambda: bvg(*bargs),
+           lambda: bsn(*bargs), lambda: bnvg(*bargs),
+           lambda: samples.bs_call.value_and_grad(S, Kx, 0.03, 0.01, vol, Tx)]
     if torch is not None:
         St, Kt, vt_, Tt = (torch.from_numpy(a) for a in (S, Kx, vol, Tx))
 
@@ -159,25 +176,27 @@ def main():
         vt, sg_, rg_ = bs_torch()
         np.testing.assert_allclose(g_tw[0], sg_.numpy(), rtol=1e-8, atol=1e-10)
         assert abs(g_tw[4] - rg_.item()) <= 1e-6 * abs(g_tw[4])
-        t_torch = best(bs_torch, repeat)
+        fns.append(bs_torch)
+    t_np, t_fw, t_vg, t_nfw, t_nvg, t_k, t_torch = (medians(fns, repeat) + [None])[:7]
     rows.append(("BS %dk options" % (nopt // 1000), t_np, t_fw, t_vg, t_torch))
+    rows.append(("BS %dk (NumPy code)" % (nopt // 1000), t_np, t_nfw, t_nvg, t_torch))
     print(f"BS, {nopt} options: the kernel's value_and_grad called directly: {fmt(t_k)}")
 
     # ---- a small graph ----
     small = twinc.function(lambda x, y, z: np.sum(np.exp(-x * y) * z + np.sqrt(x)))
     svg = twinc.value_and_grad(small, argnums=(0, 1))
     x3 = np.array([0.1, 0.2, 0.3])
-    n = 20000 if opt.quick else 200000
+    n = 20000 if opt.quick else 50000
     small(x3, 0.5, x3)
     svg(x3, 0.5, x3)
-    t_small = min(timeit_loop(lambda: small(x3, 0.5, x3), n) for _ in range(3))
-    t_svg = min(timeit_loop(lambda: svg(x3, 0.5, x3), n) for _ in range(3))
-    t_snp = min(timeit_loop(lambda: np.sum(np.exp(-x3 * 0.5) * x3 + np.sqrt(x3)), n) for _ in range(3))
+    t_small = median(timeit_loop(lambda: small(x3, 0.5, x3), n) for _ in range(5))
+    t_svg = median(timeit_loop(lambda: svg(x3, 0.5, x3), n) for _ in range(5))
+    t_snp = median(timeit_loop(lambda: np.sum(np.exp(-x3 * 0.5) * x3 + np.sqrt(x3)), n) for _ in range(5))
 
     cfg = twinc.config()
     print(f"\ntwinc: {cfg['threads']} threads, {cfg['vector_math']}; "
           f"PyTorch {torch.__version__ + ', %d threads' % torch.get_num_threads() if torch else 'not installed'}; "
-          f"NumPy {np.__version__}; best of {repeat} runs")
+          f"NumPy {np.__version__}; median of {repeat} runs")
     print(f"{'model':22s} {'NumPy value':>12s} {'replay value':>13s} {'replay v+g':>12s} "
           f"{'torch v+g':>12s} {'v+g vs NumPy value':>19s} {'torch / replay v+g':>19s}")
     for name, tnp, tfw, tvg, tt in rows:
@@ -186,6 +205,11 @@ def main():
     print(f"{'small graph (3 inputs)':22s} {fmt(t_snp):>12s} {fmt(t_small):>13s} {fmt(t_svg):>12s}"
           f"   per call")
     return 0
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
 def timeit_loop(fn, n):

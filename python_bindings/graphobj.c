@@ -552,6 +552,17 @@ static void prefault(PyArrayObject *a)
         memset(PyArray_DATA(a), 0, (size_t)PyArray_NBYTES(a));
 }
 
+/* Does the interpreter have a thread state besides the caller's? (GIL held) */
+static int other_python_threads(void)
+{
+    PyThreadState *me = PyThreadState_Get();
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(me)); t;
+         t = PyThreadState_Next(t))
+        if (t != me)
+            return 1;
+    return 0;
+}
+
 static PyObject *replay(Graph *self, PyObject *const *args, Py_ssize_t nargs, int grad)
 {
     State *st = pyt_state_of((PyObject *)self);
@@ -672,7 +683,10 @@ static PyObject *replay(Graph *self, PyObject *const *args, Py_ssize_t nargs, in
             work += (size_t)PyArray_SIZE((PyArrayObject *)r.hold[i]);
     work += (grad ? gs.arena_gradient : gs.arena_forward) / 8;
     int release = work >= RELEASE_GIL_ELEMS;
-    int check = release && self->check_inputs;
+    /* Only Python code can write into the inputs meanwhile, and only from a
+     * thread that exists now (a new one is started by an existing one): with
+     * no other thread state in the interpreter there is nothing to check. */
+    int check = release && self->check_inputs && other_python_threads();
     char err[1024] = "";
     int rc;
     int mutated = -1;

@@ -15,9 +15,9 @@
  * with the shape of the argument, as the gradient of the sum of the seeded
  * output.
  *
- * Array parameters (twinc_param.length != NULL) are designed in but refused
- * for now: such a parameter takes its trailing dimension as elements (es =
- * that dimension's stride) and the rest as lanes; see bind_array_param().
+ * Array parameters (twinc_param.length != NULL) take the argument's trailing
+ * dimension as elements (es = that dimension's stride) and the rest as lanes;
+ * every lane's length is checked against the elements given.
  *
  * When an argument is a traced value (the Python layer's Tracer), the call
  * is handed to the Python layer, which records it into its graph instead.
@@ -1167,6 +1167,15 @@ static PyObject *kernel_get_params(Kernel *self, void *c)
     return t;
 }
 
+/* The registry's default gradient-check point (ABI 2): "name=value,...", or None. */
+static PyObject *kernel_get_check_at(Kernel *self, void *c)
+{
+    (void)c;
+    if (!self->k->check_at)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(self->k->check_at);
+}
+
 static PyObject *kernel_get_doc(Kernel *self, void *c)
 {
     (void)c;
@@ -1199,6 +1208,8 @@ static PyGetSetDef kernel_getset[] = {
     {"outputs", (getter)kernel_get_outputs, NULL, "names of the outputs: 'return' first, then out-parameters", NULL},
     {"params", (getter)kernel_get_params, NULL, "the registry's parameter table", NULL},
     {"library", (getter)kernel_get_library, NULL, "the Library it belongs to", NULL},
+    {"check_at", (getter)kernel_get_check_at, NULL,
+     "the point `#pragma aad check(...)` gives for gradient checks, \"name=value,...\" (None: none)", NULL},
     {"__doc__", (getter)kernel_get_doc, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -982,9 +982,10 @@ int twinc_graph_kernel(twinc_graph *g, const twinc_kernel *k, const int *args, i
     int nin = 0, nko = 0;
     for (int p = 0; p < k->nparams; p++) {
         const twinc_param *pp = &k->params[p];
-        if (pp->length) {
-            gerr(g, "kernel %s: parameter '%s' is an array; array parameters are not supported "
-                    "in graphs yet", k->name, pp->name);
+        if (pp->length && (pp->role != TWINC_ROLE_IN || pp->type != TWINC_T_DOUBLE)) {
+            gerr(g, "kernel %s: parameter '%s' is an in/out or integer array; only input arrays "
+                    "(const double %s[%s]) can be recorded into graphs yet", k->name, pp->name,
+                 pp->name, pp->length);
             return -1;
         }
         if (pp->role == TWINC_ROLE_IN)
@@ -1009,17 +1010,29 @@ int twinc_graph_kernel(twinc_graph *g, const twinc_kernel *k, const int *args, i
                  k->name, pp->name, fmt_shape(b, sizeof b, na->nd, na->shape));
             return -1;
         }
+        /* an array's last axis holds its elements, the axes before it are lanes */
+        int lnd = pp->length ? na->nd - 1 : na->nd;
+        if (pp->length && lnd < 0) {
+            gerr(g, "kernel %s: parameter '%s' is an array (length %s) and needs at least one "
+                    "dimension (its last axis holds the elements); got a scalar",
+                 k->name, pp->name, pp->length);
+            return -1;
+        }
         int64_t ns[MAXDIM];
         int nnd;
-        if (!broadcast_shapes(nd, shape, na->nd, na->shape, &nnd, ns)) {
+        if (!broadcast_shapes(nd, shape, lnd, na->shape, &nnd, ns)) {
             char b1[256], b2[256];
-            gerr(g, "kernel %s: parameter '%s' of shape %s does not broadcast with shape %s of the "
+            gerr(g, "kernel %s: parameter '%s' of %sshape %s does not broadcast with shape %s of the "
                     "parameters before it (from '%s')",
-                 k->name, pp->name, fmt_shape(b1, sizeof b1, na->nd, na->shape),
+                 k->name, pp->name, pp->length ? "lane " : "", fmt_shape(b1, sizeof b1, lnd, na->shape),
                  fmt_shape(b2, sizeof b2, nd, shape), first ? first : "?");
             return -1;
         }
-        if (na->nd > 0 && !first)
+        if (nnd >= MAXDIM && pp->length) {
+            gerr(g, "kernel %s: too many lane dimensions for array parameter '%s'", k->name, pp->name);
+            return -1;
+        }
+        if (lnd > 0 && !first)
             first = pp->name;
         nd = nnd;
         memcpy(shape, ns, (size_t)nd * sizeof *shape);
@@ -2263,8 +2276,18 @@ int twinc_graph_compile(twinc_graph *g, int nout, const int *outputs, const unsi
                 if (!st->ext)
                     goto done;
                 st->next = n->nin;
-                for (int k = 0; k < n->nin; k++)
-                    make_operand(g, n->in[k], n->nd, n->shape, &st->ext[k]);
+                for (int k = 0, p = 0; k < n->nin; k++, p++) {
+                    while (n->kernel->params[p].role != TWINC_ROLE_IN)
+                        p++;
+                    /* an array over (lanes..., elements): the last stride is the element stride */
+                    int64_t ash[MAXDIM];
+                    const Node *an = &nodes[n->in[k]];
+                    int arr = n->kernel->params[p].length != NULL;
+                    memcpy(ash, n->shape, (size_t)n->nd * sizeof *ash);
+                    if (arr)
+                        ash[n->nd] = an->shape[an->nd - 1];
+                    make_operand(g, n->in[k], n->nd + arr, ash, &st->ext[k]);
+                }
                 st->rev = 0;
                 for (int o = 0; o < n->nkout; o++)
                     if (nodes[n->kouts[o]].adj)
@@ -2746,8 +2769,14 @@ int twinc_graph_vector_math(void)
 
 /* ---- elementwise operations: forward values and partial derivatives ---- */
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define VCLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VCLONES
+#endif
+
 /* d[i] = op(a[i], b[i], c[i]) over n elements.  ORDER TWINC_GOPS. */
-static void ew_forward(twinc_gop op, int64_t n, double *restrict d, const double *restrict a,
+VCLONES static void ew_forward(twinc_gop op, int64_t n, double *restrict d, const double *restrict a,
                        const double *restrict b, const double *restrict c)
 {
     int64_t i;
@@ -2806,114 +2835,105 @@ static void ew_forward(twinc_gop op, int64_t n, double *restrict d, const double
     }
 }
 
-/* t[i] = dz/d(input k) * g[i], z = op(a, b, c) (z given).  The rules, one
- * per line, ORDER TWINC_GOPS. */
-static void ew_partial(twinc_gop op, int k, int64_t n, double *restrict t, const double *restrict g,
-                       const double *restrict z, const double *restrict a, const double *restrict b,
-                       const double *restrict c)
+/* t[i] = dz/d(input k) * g[i], z = op(a, b, c) (z given), or t[i] += that
+ * when acc (the adjoint accumulated in place: one pass, no temporary).  The
+ * rules, one per line, ORDER TWINC_GOPS.  t must not alias the inputs; w is
+ * BLK doubles of scratch for the rules that call vector math (n <= BLK). */
+#define PUT(expr)                                                                               \
+    do {                                                                                        \
+        if (acc)                                                                                \
+            for (i = 0; i < n; i++) t[i] += (expr);                                             \
+        else                                                                                    \
+            for (i = 0; i < n; i++) t[i] = (expr);                                              \
+    } while (0)
+VCLONES static void ew_partial(twinc_gop op, int k, int acc, int64_t n, double *restrict t,
+                               const double *restrict g, const double *restrict z,
+                               const double *restrict a, const double *restrict b,
+                               const double *restrict c, double *restrict w)
 {
     int64_t i;
     (void)c;
     switch (op) {
     /* d(-a) = -da */
-    case TWINC_GOP_NEG: for (i = 0; i < n; i++) t[i] = -g[i]; break;
+    case TWINC_GOP_NEG: PUT(-g[i]); break;
     /* d(a^2) = 2a da */
-    case TWINC_GOP_SQUARE: for (i = 0; i < n; i++) t[i] = 2.0 * a[i] * g[i]; break;
+    case TWINC_GOP_SQUARE: PUT(2.0 * a[i] * g[i]); break;
     /* d sqrt(a) = da / (2 sqrt(a)) */
-    case TWINC_GOP_SQRT: for (i = 0; i < n; i++) t[i] = 0.5 * g[i] / z[i]; break;
+    case TWINC_GOP_SQRT: PUT(0.5 * g[i] / z[i]); break;
     /* d exp(a) = exp(a) da */
-    case TWINC_GOP_EXP: for (i = 0; i < n; i++) t[i] = z[i] * g[i]; break;
+    case TWINC_GOP_EXP: PUT(z[i] * g[i]); break;
     /* d log(a) = da / a */
-    case TWINC_GOP_LOG: for (i = 0; i < n; i++) t[i] = g[i] / a[i]; break;
+    case TWINC_GOP_LOG: PUT(g[i] / a[i]); break;
     /* d log1p(a) = da / (1 + a) */
-    case TWINC_GOP_LOG1P: for (i = 0; i < n; i++) t[i] = g[i] / (1.0 + a[i]); break;
+    case TWINC_GOP_LOG1P: PUT(g[i] / (1.0 + a[i])); break;
     /* d expm1(a) = exp(a) da */
-    case TWINC_GOP_EXPM1: for (i = 0; i < n; i++) t[i] = (z[i] + 1.0) * g[i]; break;
+    case TWINC_GOP_EXPM1: PUT((z[i] + 1.0) * g[i]); break;
     /* d|a| = sign(a) da, with |a|' = 1 at 0 (the twins' convention) */
-    case TWINC_GOP_ABS: for (i = 0; i < n; i++) t[i] = a[i] < 0.0 ? -g[i] : g[i]; break;
+    case TWINC_GOP_ABS: PUT(a[i] < 0.0 ? -g[i] : g[i]); break;
     /* d tanh(a) = (1 - tanh^2 a) da */
-    case TWINC_GOP_TANH: for (i = 0; i < n; i++) t[i] = (1.0 - z[i] * z[i]) * g[i]; break;
+    case TWINC_GOP_TANH: PUT((1.0 - z[i] * z[i]) * g[i]); break;
     /* d sin(a) = cos(a) da, d cos(a) = -sin(a) da */
     case TWINC_GOP_SIN:
-        vmap[VF_COS](n, t, a);
-        for (i = 0; i < n; i++) t[i] *= g[i];
+        vmap[VF_COS](n, w, a);
+        PUT(w[i] * g[i]);
         break;
     case TWINC_GOP_COS:
-        vmap[VF_SIN](n, t, a);
-        for (i = 0; i < n; i++) t[i] = -t[i] * g[i];
+        vmap[VF_SIN](n, w, a);
+        PUT(-w[i] * g[i]);
         break;
     /* d N(a) = n(a) da;  d n(a) = -a n(a) da;  d erf(a) = 2/sqrt(pi) exp(-a^2) da */
     case TWINC_GOP_NCDF:
-        for (i = 0; i < n; i++) t[i] = -0.5 * a[i] * a[i];
-        vmap[VF_EXP](n, t, t);
-        for (i = 0; i < n; i++) t[i] *= 0.39894228040143267794 * g[i];
+        for (i = 0; i < n; i++) w[i] = -0.5 * a[i] * a[i];
+        vmap[VF_EXP](n, w, w);
+        PUT(w[i] * (0.39894228040143267794 * g[i]));
         break;
-    case TWINC_GOP_NPDF: for (i = 0; i < n; i++) t[i] = -a[i] * z[i] * g[i]; break;
+    case TWINC_GOP_NPDF: PUT(-a[i] * z[i] * g[i]); break;
     case TWINC_GOP_ERF:
-        for (i = 0; i < n; i++) t[i] = -a[i] * a[i];
-        vmap[VF_EXP](n, t, t);
-        for (i = 0; i < n; i++) t[i] *= 1.12837916709551257390 * g[i];
+        for (i = 0; i < n; i++) w[i] = -a[i] * a[i];
+        vmap[VF_EXP](n, w, w);
+        PUT(w[i] * (1.12837916709551257390 * g[i]));
         break;
     /* d(a + b) = da + db;  d(a - b) = da - db */
-    case TWINC_GOP_ADD: for (i = 0; i < n; i++) t[i] = g[i]; break;
+    case TWINC_GOP_ADD: PUT(g[i]); break;
     case TWINC_GOP_SUB:
-        if (k == 0) for (i = 0; i < n; i++) t[i] = g[i];
-        else for (i = 0; i < n; i++) t[i] = -g[i];
+        if (k == 0) PUT(g[i]);
+        else PUT(-g[i]);
         break;
     /* d(a b) = b da + a db */
     case TWINC_GOP_MUL:
-        if (k == 0) for (i = 0; i < n; i++) t[i] = b[i] * g[i];
-        else for (i = 0; i < n; i++) t[i] = a[i] * g[i];
+        if (k == 0) PUT(b[i] * g[i]);
+        else PUT(a[i] * g[i]);
         break;
     /* d(a / b) = da / b - (a / b) db / b */
     case TWINC_GOP_DIV:
-        if (k == 0) for (i = 0; i < n; i++) t[i] = g[i] / b[i];
-        else for (i = 0; i < n; i++) t[i] = -z[i] * g[i] / b[i];
+        if (k == 0) PUT(g[i] / b[i]);
+        else PUT(-z[i] * g[i] / b[i]);
         break;
     /* d(a^b) = b a^(b-1) da + a^b log(a) db; 0 where b == 0 (resp. a == 0) */
     case TWINC_GOP_POW:
         if (k == 0) {
-            for (i = 0; i < n; i++) t[i] = b[i] - 1.0;
-            vpow(n, t, a, t);
-            for (i = 0; i < n; i++) t[i] = b[i] == 0.0 ? 0.0 : b[i] * t[i] * g[i];
+            for (i = 0; i < n; i++) w[i] = b[i] - 1.0;
+            vpow(n, w, a, w);
+            PUT(b[i] == 0.0 ? 0.0 : b[i] * w[i] * g[i]);
         } else {
-            vmap[VF_LOG](n, t, a);
-            for (i = 0; i < n; i++) t[i] = a[i] == 0.0 ? 0.0 : z[i] * t[i] * g[i];
+            vmap[VF_LOG](n, w, a);
+            PUT(a[i] == 0.0 ? 0.0 : z[i] * w[i] * g[i]);
         }
         break;
     /* selections route the adjoint to one argument, ties to the second */
-    case TWINC_GOP_MAXIMUM:
-        for (i = 0; i < n; i++) {
-            int first = a[i] > b[i] || a[i] != a[i];
-            t[i] = (k == 0) == first ? g[i] : 0.0;
-        }
-        break;
-    case TWINC_GOP_MINIMUM:
-        for (i = 0; i < n; i++) {
-            int first = a[i] < b[i] || a[i] != a[i];
-            t[i] = (k == 0) == first ? g[i] : 0.0;
-        }
-        break;
-    case TWINC_GOP_FMAX:
-        for (i = 0; i < n; i++) {
-            int first = a[i] > b[i] || b[i] != b[i];
-            t[i] = (k == 0) == first ? g[i] : 0.0;
-        }
-        break;
-    case TWINC_GOP_FMIN:
-        for (i = 0; i < n; i++) {
-            int first = a[i] < b[i] || b[i] != b[i];
-            t[i] = (k == 0) == first ? g[i] : 0.0;
-        }
-        break;
+    case TWINC_GOP_MAXIMUM: PUT((k == 0) == (a[i] > b[i] || a[i] != a[i]) ? g[i] : 0.0); break;
+    case TWINC_GOP_MINIMUM: PUT((k == 0) == (a[i] < b[i] || a[i] != a[i]) ? g[i] : 0.0); break;
+    case TWINC_GOP_FMAX: PUT((k == 0) == (a[i] > b[i] || b[i] != b[i]) ? g[i] : 0.0); break;
+    case TWINC_GOP_FMIN: PUT((k == 0) == (a[i] < b[i] || b[i] != b[i]) ? g[i] : 0.0); break;
     /* where(c, a, b): the adjoint goes to the selected side */
     case TWINC_GOP_WHERE:
-        if (k == 1) for (i = 0; i < n; i++) t[i] = a[i] != 0.0 ? g[i] : 0.0;
-        else for (i = 0; i < n; i++) t[i] = a[i] != 0.0 ? 0.0 : g[i];
+        if (k == 1) PUT(a[i] != 0.0 ? g[i] : 0.0);
+        else PUT(a[i] != 0.0 ? 0.0 : g[i]);
         break;
-    default: for (i = 0; i < n; i++) t[i] = 0.0; break; /* masks: no derivative */
+    default: PUT(0.0); break; /* masks: no derivative */
     }
 }
+#undef PUT
 
 /* ---- execution ---- */
 
@@ -3107,20 +3127,19 @@ static void group_run(const Exec *x, const Step *st, int reverse, int64_t e0, in
                     int j = -sidx - 1;
                     if (!nodes[st->mem[j]].adj)
                         continue;
-                    ew_partial(n->op, k, len, tmp, gm, mp[m], src[0], src[1], src[2]);
-                    double *aj = areg + (size_t)j * BLK;
-                    for (int64_t i = 0; i < len; i++)
-                        aj[i] += tmp[i];
+                    ew_partial(n->op, k, 1, len, areg + (size_t)j * BLK, gm, mp[m], src[0], src[1],
+                               src[2], tmp + BLK);
                 } else {
                     if (!eadj[sidx])
                         continue;
-                    ew_partial(n->op, k, len, tmp, gm, mp[m], src[0], src[1], src[2]);
                     int64_t s = ainner[sidx];
                     double *p = eadj[sidx] + aoff[sidx];
                     if (s == 1) {
-                        for (int64_t i = 0; i < len; i++)
-                            p[i] += tmp[i];
-                    } else if (s == 0) {
+                        ew_partial(n->op, k, 1, len, p, gm, mp[m], src[0], src[1], src[2], tmp + BLK);
+                        continue;
+                    }
+                    ew_partial(n->op, k, 0, len, tmp, gm, mp[m], src[0], src[1], src[2], tmp + BLK);
+                    if (s == 0) {
                         double acc = 0.0;
                         for (int64_t i = 0; i < len; i++)
                             acc += tmp[i];
@@ -3627,8 +3646,13 @@ static int kernel_step(const Exec *x, const Step *st, int s, int mode, int64_t l
             const Node *an = &x->g->nodes[op->node];
             for (int i = 0; i < n->nd; i++)
                 strides[p][i] = (ptrdiff_t)op->strides[i];
+            ptrdiff_t es = 0, len = 0;
+            if (pp->length) {
+                es = (ptrdiff_t)op->strides[n->nd];
+                len = (ptrdiff_t)an->shape[an->nd - 1];
+            }
             if (pp->type == TWINC_T_DOUBLE) {
-                val[p] = (twinc_ndarg){vptr(x, op->node) + op->offset, strides[p], 0, 0};
+                val[p] = (twinc_ndarg){vptr(x, op->node) + op->offset, strides[p], es, len};
             } else {
                 /* integers: converted into scratch, one value or one per lane */
                 int esz = elsize(pp->type);
@@ -3648,7 +3672,7 @@ static int kernel_step(const Exec *x, const Step *st, int s, int mode, int64_t l
                 status = c.status;
             }
             if (adjoint && pp->type == TWINC_T_DOUBLE && (pp->flags & TWINC_PARAM_ACTIVE) && an->adj)
-                dual[p] = (twinc_ndarg){aptr(x, op->node) + op->offset, strides[p], 0, 0};
+                dual[p] = (twinc_ndarg){aptr(x, op->node) + op->offset, strides[p], es, len};
         } else {
             const Node *kn = &x->g->nodes[n->kouts[o]];
             int ko = n->kouts[o++];

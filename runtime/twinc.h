@@ -61,11 +61,26 @@ typedef struct twinc_arg {
 } twinc_arg;
 
 /* Scratch memory a twin may need (the reverse-sweep stack of loops).  Twins of
- * loop-free kernels need none and accept NULL. */
+ * loop-free kernels need none and accept NULL.  Any alignment will do.  A twin
+ * whose workspace is missing or too small allocates what it needs itself
+ * (once when it can size it, else by doubling) and frees it before returning. */
 typedef struct twinc_workspace {
     void *base;
     size_t bytes;
 } twinc_workspace;
+
+/* How to read twinc_kernel.workspace(n, val) (each generated header states
+ * it per kernel as NAME_WORKSPACE_KIND):
+ *   TWINC_WS_BOUND     the bytes are enough for this call: computed from the
+ *                      integer arguments (loop bounds, array lengths), never
+ *                      less than what the call uses (a workspace of exactly
+ *                      that size makes the twin allocate nothing);
+ *   TWINC_WS_ESTIMATE  some loop's trip count depends on the data (a loop
+ *                      that stops when a per-lane condition holds): the bytes
+ *                      are those of the path on which no such loop stops
+ *                      early (data-dependent loops counted once); the twin
+ *                      grows its tape by doubling if it needs more. */
+enum { TWINC_WS_NONE = 0, TWINC_WS_BOUND = 1, TWINC_WS_ESTIMATE = 2 };
 
 typedef enum twinc_type {
     TWINC_T_DOUBLE = 1,
@@ -136,10 +151,12 @@ typedef const twinc_registry *const *(*twinc_registries_fn)(size_t *count);
 /* ---- the reverse-sweep tape (used by generated adjoints of loops) ----
  *
  * Values the forward sweep overwrites and the reverse sweep needs are pushed
- * here and popped in reverse order; branch outcomes go to a separate byte
- * stack.  Memory comes from the caller's workspace first and grows by
- * doubling (so never per iteration) only if that is too small.  On allocation
- * failure the tape stops recording, sets err, and the twin returns
+ * here and popped in reverse order; branch outcomes go to a byte stack.  Both
+ * live in one buffer: values (8-byte slots) grow up from its 8-aligned base,
+ * bytes grow down from its end, so any mix fits in 8 * values + bytes.  The
+ * buffer is the caller's workspace; only if that is missing or too small does
+ * the tape move to the heap, doubling (so never per iteration).  On
+ * allocation failure the tape stops recording, sets err, and the twin returns
  * TWINC_ENOMEM: pops never read outside what was pushed. */
 typedef union twinc_slot {
     double d;
@@ -147,83 +164,95 @@ typedef union twinc_slot {
 } twinc_slot;
 
 typedef struct twinc_tape {
-    twinc_slot *v;
-    size_t n, cap;
-    unsigned char *b;
-    size_t nb, capb;
-    int v_owned, b_owned; /* malloc'd by the tape (else the caller's workspace) */
-    int err;
+    unsigned char *base;  /* 8-byte aligned */
+    size_t bytes;         /* capacity */
+    size_t n;             /* slots pushed: base[0, 8n) */
+    size_t nb;            /* branch bytes pushed: base[bytes - nb, bytes) */
+    size_t high;          /* high-water mark of 8n + nb */
+    size_t heap;          /* bytes allocated */
+    int owned, err;
 } twinc_tape;
 
 static inline void twinc_tape_init(twinc_tape *t, twinc_workspace *ws)
 {
     memset(t, 0, sizeof *t);
-    if (ws && ws->base && ws->bytes >= 4 * sizeof(twinc_slot)) {
-        /* seven eighths for values, the rest for branch bytes */
-        size_t nv = ws->bytes / 8 * 7 / sizeof(twinc_slot);
-        t->v = (twinc_slot *)ws->base;
-        t->cap = nv;
-        t->b = (unsigned char *)ws->base + nv * sizeof(twinc_slot);
-        t->capb = ws->bytes - nv * sizeof(twinc_slot);
+    if (ws && ws->base) {
+        size_t pad = (size_t)(-(uintptr_t)ws->base & (sizeof(twinc_slot) - 1));
+        if (ws->bytes > pad) {
+            t->base = (unsigned char *)ws->base + pad;
+            t->bytes = ws->bytes - pad;
+        }
     }
 }
 
-static inline void twinc_tape_free(twinc_tape *t)
+/* Release what the tape allocated.  (Generated adjoints report t->high and
+ * t->heap to TWINC_TAPE_REPORT(kernel, kind, ws, high, heap) if a test
+ * defines it.) */
+static inline void twinc_tape_free(twinc_tape *t, twinc_workspace *ws)
 {
-    if (t->v_owned)
-        free(t->v);
-    if (t->b_owned)
-        free(t->b);
-    t->v = NULL;
-    t->b = NULL;
+    (void)ws;
+    if (t->owned)
+        free(t->base);
+    t->base = NULL;
+    t->owned = 0;
 }
 
-static inline int twinc_tape_grow(twinc_tape *t, int bytes)
+static inline int twinc_tape_grow(twinc_tape *t, size_t use)
 {
     if (t->err)
         return -1;
-    size_t elem = bytes ? 1 : sizeof(twinc_slot);
-    size_t cap = bytes ? t->capb : t->cap;
-    size_t ncap = cap ? 2 * cap : 4096;
-    void *old = bytes ? (void *)t->b : (void *)t->v;
-    int owned = bytes ? t->b_owned : t->v_owned;
-    void *p = owned ? realloc(old, ncap * elem) : malloc(ncap * elem);
+    size_t ncap = t->bytes > 2048 ? 2 * t->bytes : 4096;
+    while (ncap < use)
+        ncap *= 2;
+    unsigned char *p = (unsigned char *)malloc(ncap);
     if (!p) {
         t->err = 1;
         return -1;
     }
-    if (!owned && old)
-        memcpy(p, old, (bytes ? t->nb : t->n) * elem);
-    if (bytes) {
-        t->b = (unsigned char *)p;
-        t->capb = ncap;
-        t->b_owned = 1;
-    } else {
-        t->v = (twinc_slot *)p;
-        t->cap = ncap;
-        t->v_owned = 1;
-    }
+    if (t->n)
+        memcpy(p, t->base, t->n * sizeof(twinc_slot));
+    if (t->nb)
+        memcpy(p + ncap - t->nb, t->base + t->bytes - t->nb, t->nb);
+    if (t->owned)
+        free(t->base);
+    t->base = p;
+    t->bytes = ncap;
+    t->heap += ncap;
+    t->owned = 1;
     return 0;
 }
 
+/* 0 when `more` bytes fit (growing if need be) */
+static inline int twinc_tape_room(twinc_tape *t, size_t more)
+{
+    size_t use = t->n * sizeof(twinc_slot) + t->nb + more;
+    if (use > t->high)
+        t->high = use;
+    return use <= t->bytes ? 0 : twinc_tape_grow(t, use);
+}
+
+static inline twinc_slot *twinc_tape_slots(twinc_tape *t) { return (twinc_slot *)(void *)t->base; }
+
 static inline void twinc_push(twinc_tape *t, double d)
 {
-    if (t->n < t->cap || twinc_tape_grow(t, 0) == 0)
-        t->v[t->n++].d = d;
+    if (twinc_tape_room(t, sizeof(twinc_slot)) == 0)
+        twinc_tape_slots(t)[t->n++].d = d;
 }
 static inline void twinc_pushi(twinc_tape *t, long long i)
 {
-    if (t->n < t->cap || twinc_tape_grow(t, 0) == 0)
-        t->v[t->n++].i = i;
+    if (twinc_tape_room(t, sizeof(twinc_slot)) == 0)
+        twinc_tape_slots(t)[t->n++].i = i;
 }
 static inline void twinc_pushb(twinc_tape *t, int b)
 {
-    if (t->nb < t->capb || twinc_tape_grow(t, 1) == 0)
-        t->b[t->nb++] = (unsigned char)(b != 0);
+    if (twinc_tape_room(t, 1) == 0) {
+        t->nb++;
+        t->base[t->bytes - t->nb] = (unsigned char)(b != 0);
+    }
 }
-static inline double twinc_pop(twinc_tape *t) { return t->n ? t->v[--t->n].d : 0.0; }
-static inline long long twinc_popi(twinc_tape *t) { return t->n ? t->v[--t->n].i : 0; }
-static inline int twinc_popb(twinc_tape *t) { return t->nb ? t->b[--t->nb] : 0; }
+static inline double twinc_pop(twinc_tape *t) { return t->n ? twinc_tape_slots(t)[--t->n].d : 0.0; }
+static inline long long twinc_popi(twinc_tape *t) { return t->n ? twinc_tape_slots(t)[--t->n].i : 0; }
+static inline int twinc_popb(twinc_tape *t) { return t->nb ? t->base[t->bytes - t->nb--] : 0; }
 
 /* ---- the normal distribution, callable from #pragma aad functions ---- */
 

@@ -1326,10 +1326,12 @@ def _setitem(t, key, value):
 def _trace_kernel(kernel, args):
     """Record a kernel call whose arguments include traced values."""
     tape = _tape_of(args)
-    if any(p["length"] or p["role"] == "inout" for p in kernel.params):
-        raise UnsupportedError(
-            f"{kernel.name} has array parameters; recording kernels with array parameters into a "
-            "graph is not supported yet (call it on NumPy arrays outside the recorded function)")
+    for p in kernel.params:
+        if p["role"] == "inout":
+            raise UnsupportedError(
+                f"{kernel.name}: in/out array parameter '{p['name']}'; recording kernels with in/out "
+                "arrays into a graph is not supported yet (input arrays are: const double "
+                f"a[n]; call {kernel.name} on NumPy arrays outside the recorded function)")
     ids = []
     params = [p for p in kernel.params if p["role"] == "in"]
     for p, a in zip(params, args):

@@ -99,5 +99,5 @@ def test_array_errors(arrays, twinc):
         arrays.dot(1, 0.5, [0.5])
     with pytest.raises(ValueError, match=r"parameter 'b' has lane shape \(3,\)"):
         arrays.dot(2, np.ones((2, 2)), np.ones((3, 2)))
-    with pytest.raises(twinc.UnsupportedError, match="array parameters"):
-        twinc.function(lambda a: arrays.dot(2, a, a))(np.ones(2))
+    with pytest.raises(twinc.UnsupportedError, match="in/out array parameter 'v'"):
+        twinc.function(lambda x: arrays.inout_prefix(x, 2, np.ones(2)))(0.5)
