@@ -221,7 +221,7 @@ EXTRA_DEMOS :=
 -include python_bindings/python.mk
 -include samples/demo.mk
 
-test: all $(EXTRA_ALL) unit-tests error-tests cli-tests sanitize $(EXTRA_TESTS)
+test: all $(EXTRA_ALL) unit-tests error-tests cli-tests sanitize tape-bytes $(EXTRA_TESTS)
 	@echo "make test: all passed"
 
 # ---- demo ----

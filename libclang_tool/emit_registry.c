@@ -103,6 +103,35 @@ static void batched(Emit *e, int which)
             em_line(e, "    return TWINC_EUNIFORM;");
         }
     }
+    /* an active array whose companion is NULL (not wanted / zero) gets
+     * scratch of the longest lane's length, from the heap, once per call —
+     * never a VLA of the caller's length on the stack */
+    bool scratch = false;
+    for (int i = 0; i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (!p->is_array || !is_active_in(p) || which == 0 || (which == 1 && !p->inout))
+            continue;
+        const char *c = arena_printf(a, "%s_%s", p->name, which == 1 ? "d" : "b");
+        em_line(e, "double *twinc_z%d = NULL;", i);
+        em_line(e, "if (!%s) {", c);
+        e->indent++;
+        em_line(e, "ptrdiff_t twinc_len = 1;");
+        em_line(e, "for (ptrdiff_t twinc_i = 0; twinc_i < (ptrdiff_t)twinc_n; twinc_i++)");
+        em_line(e, "    if (%s > twinc_len)", em_len(e, p, 1));
+        em_line(e, "        twinc_len = %s;", em_len(e, p, 1));
+        em_line(e, "twinc_z%d = (double *)malloc((size_t)twinc_len * sizeof(double));", i);
+        em_line(e, "if (!twinc_z%d) {", i);
+        for (int k = 0; k < i; k++) {
+            Var *q = f->params.v[k];
+            if (q->is_array && is_active_in(q) && (which == 2 || q->inout))
+                em_line(e, "    free(twinc_z%d);", k);
+        }
+        em_line(e, "    return TWINC_ENOMEM;");
+        em_line(e, "}");
+        e->indent--;
+        em_line(e, "}");
+        scratch = true;
+    }
     if (tape) {
         /* no workspace: ask for the stated size once (the tape grows by
          * doubling only if an estimate falls short) */
@@ -118,8 +147,14 @@ static void batched(Emit *e, int which)
         em_line(e, "if (!twinc_ws || !twinc_ws->base) {");
         em_line(e, "    twinc_own.bytes = %s;", ws.s);
         em_line(e, "    twinc_own.base = malloc(twinc_own.bytes ? twinc_own.bytes : 1);");
-        em_line(e, "    if (!twinc_own.base)");
+        em_line(e, "    if (!twinc_own.base) {");
+        for (int i = 0; i < f->params.n; i++) {
+            Var *p = f->params.v[i];
+            if (p->is_array && is_active_in(p))
+                em_line(e, "        free(twinc_z%d);", i);
+        }
         em_line(e, "        return TWINC_ENOMEM;");
+        em_line(e, "    }");
         em_line(e, "    twinc_ws = &twinc_own;");
         em_line(e, "}");
         buf_free(&ws);
@@ -152,8 +187,8 @@ static void batched(Emit *e, int which)
             buf_printf(&call, "%s + twinc_i * %s_ls, %s_es", p->name, p->name, p->name);
             if (is_active_in(p) && which == 1) {
                 if (p->inout) {
-                    em_line(e, "double twinc_z%d[%s > 0 ? %s : 1];", i, em_len(e, p, 1), em_len(e, p, 1));
-                    em_line(e, "memset(twinc_z%d, 0, sizeof twinc_z%d);", i, i);
+                    em_line(e, "if (twinc_z%d && %s > 0)", i, em_len(e, p, 1));
+                    em_line(e, "    memset(twinc_z%d, 0, (size_t)%s * sizeof(double));", i, em_len(e, p, 1));
                     buf_printf(&call, ", %s_d ? %s_d + twinc_i * %s_d_ls : twinc_z%d, %s_d ? %s_d_es : 1", p->name,
                                p->name, p->name, i, p->name, p->name);
                 } else {
@@ -162,8 +197,8 @@ static void batched(Emit *e, int which)
                 }
             }
             if (is_active_in(p) && which == 2) {
-                em_line(e, "double twinc_z%d[%s > 0 ? %s : 1];", i, em_len(e, p, 1), em_len(e, p, 1));
-                em_line(e, "memset(twinc_z%d, 0, sizeof twinc_z%d);", i, i);
+                em_line(e, "if (twinc_z%d && %s > 0)", i, em_len(e, p, 1));
+                em_line(e, "    memset(twinc_z%d, 0, (size_t)%s * sizeof(double));", i, em_len(e, p, 1));
                 buf_printf(&call, ", %s_b ? %s_b + twinc_i * %s_b_ls : twinc_z%d, %s_b ? %s_b_es : 1", p->name,
                            p->name, p->name, i, p->name, p->name);
             }
@@ -216,6 +251,11 @@ static void batched(Emit *e, int which)
     }
     e->indent--;
     em_line(e, "}");
+    for (int i = 0; scratch && i < f->params.n; i++) {
+        Var *p = f->params.v[i];
+        if (p->is_array && is_active_in(p) && (which == 2 || p->inout))
+            em_line(e, "free(twinc_z%d);", i);
+    }
     if (tape) {
         em_line(e, "const int twinc_err = twinc_tp.err;");
         em_line(e, "#ifdef TWINC_TAPE_REPORT /* tests: what the call used against what was stated */");
@@ -309,7 +349,14 @@ static void reference(Emit *e)
         } else if (p->is_array) {
             const char *len = em_len(e, p, 2);
             em_line(e, "const ptrdiff_t n%d = %s;", i, len);
-            em_line(e, "double a%d[n%d > 0 ? n%d : 1];", i, i, i);
+            /* the heap, not a VLA of the caller's length */
+            em_line(e, "double *a%d = (double *)malloc((size_t)(n%d > 0 ? n%d : 1) * sizeof(double));", i, i, i);
+            em_line(e, "if (!a%d) {", i);
+            for (int k = 0; k < i; k++)
+                if (((Var *)f->params.v[k])->is_array)
+                    em_line(e, "    free(a%d);", k);
+            em_line(e, "    return TWINC_ENOMEM;");
+            em_line(e, "}");
             em_line(e, "for (ptrdiff_t k = 0; k < n%d; k++)", i);
             em_line(e, "    a%d[k] = ((const double *)val[%d].p)[lane * val[%d].ls + k * val[%d].es];", i, i, i, i);
             buf_printf(&call, "a%d", i);
@@ -333,6 +380,9 @@ static void reference(Emit *e)
             em_line(e, "    ((double *)val[%d].p)[lane * val[%d].ls + k * val[%d].es] = a%d[k];", i, i, i, i);
         }
     }
+    for (int i = 0; i < f->params.n; i++)
+        if (((Var *)f->params.v[i])->is_array)
+            em_line(e, "free(a%d);", i);
     if (f->retvar) {
         int ri = f->params.n;
         em_line(e, "if (val[%d].p)", ri);

@@ -63,6 +63,37 @@ static void run(const char *name, const double *x, const int *ints, const double
     free(adj);
 }
 
+/* A zero curve of a million nodes through bond_price's adjoint, with and
+ * without a curve adjoint: the NULL companion's scratch comes from the heap,
+ * not a VLA of 8 MB on the stack (which overflowed the default stack). */
+static int big_curve(void)
+{
+    const twinc_kernel *k = find("bond_price");
+    if (!k)
+        return 0;
+    int m = 1000000, ncf = 10;
+    double *t = malloc((size_t)m * sizeof *t), *zr = malloc((size_t)m * sizeof *zr);
+    double *zr_b = calloc((size_t)m, sizeof *zr_b), cf_t[10];
+    for (int i = 0; i < m; i++)
+        t[i] = 0.01 + 30.0 * i / m, zr[i] = 0.03 + 0.01 * i / m;
+    for (int i = 0; i < ncf; i++)
+        cf_t[i] = 0.5 * (i + 1);
+    double coupon = 0.05, face = 100, price = 0, seed = 1, c_b = 0, f_b = 0;
+    twinc_arg val[] = {{&coupon, 0, 0}, {&face, 0, 0}, {&m, 0, 0}, {t, 0, 1}, {zr, 0, 1},
+                       {&ncf, 0, 0}, {cf_t, 0, 1}, {&price, 0, 0}};
+    twinc_arg bar[] = {{&c_b, 0, 0}, {&f_b, 0, 0}, {0}, {0}, {zr_b, 0, 1}, {0}, {0}, {&seed, 0, 0}};
+    int st1 = k->adjoint(1, val, bar, NULL);
+    double sum = 0;
+    for (int i = 0; i < m; i++)
+        sum += zr_b[i];
+    bar[4] = (twinc_arg){NULL, 0, 0};
+    int st2 = k->adjoint(1, val, bar, NULL);
+    printf("bond_price, 10^6 curve nodes: price %.6f, sum of curve adjoints %.6f (status %d), "
+           "without curve adjoint status %d\n", price, sum, st1, st2);
+    free(t), free(zr), free(zr_b);
+    return st1 != 0 || st2 != 0 || !(sum < 0);
+}
+
 int main(void)
 {
     static double z[2520];
@@ -77,5 +108,5 @@ int main(void)
     run("garch_nll", (double[]){2e-6, 0.1, 0.85}, (int[]){0, 0, 0, 2520}, z, 2520);
     /* american_put_crr(S, K, r, sigma, T, N) */
     run("american_put_crr", (double[]){100, 100, 0.05, 0.3, 1}, (int[]){0, 0, 0, 0, 0, 500}, NULL, 0);
-    return 0;
+    return big_curve();
 }

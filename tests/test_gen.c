@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "twinc_gen.h"
+#define TWINC_NO_SHORT_NAMES
+#include "twinc.h"
 
 typedef struct Msgs {
     char text[8192];
@@ -117,6 +119,106 @@ static char *emitted(Fixture *fx)
     buf_free(&h);
     return c.s;
 }
+
+
+static char *emitted_header(Fixture *fx)
+{
+    Buf c = {0}, h = {0};
+    emit_unit(fx->u, "x.twin.c", "x.twin.h", &c, &h);
+    buf_free(&c);
+    return h.s;
+}
+
+/* ---- the tape and its size ---- */
+
+START_TEST(test_tape_aligns_an_odd_workspace_and_grows_past_it_once)
+{
+    _Alignas(8) unsigned char buf[72];
+    twinc_workspace ws = {buf + 1, 64}; /* misaligned base: UBSan would trap */
+    twinc_tape t;
+    twinc_tape_init(&t, &ws);
+    ck_assert_int_eq((int)((uintptr_t)t.base % 8), 0);
+    ck_assert_uint_eq(t.bytes, 57);
+    for (int i = 0; i < 7; i++)
+        twinc_push(&t, i + 0.5);
+    twinc_pushb(&t, 1); /* 56 + 1 bytes: still the workspace */
+    ck_assert_uint_eq(t.heap, 0);
+    ck_assert_uint_eq(t.high, 57);
+    twinc_pushb(&t, 0); /* one byte more: the heap, once */
+    twinc_pushi(&t, 42);
+    ck_assert_uint_gt(t.heap, 0);
+    ck_assert_int_eq((int)twinc_popi(&t), 42);
+    ck_assert_int_eq(twinc_popb(&t), 0);
+    ck_assert_int_eq(twinc_popb(&t), 1);
+    for (int i = 6; i >= 0; i--)
+        ck_assert_double_eq(twinc_pop(&t), i + 0.5);
+    ck_assert_uint_eq(t.n + t.nb, 0);
+    twinc_tape_free(&t, &ws);
+}
+END_TEST
+
+START_TEST(test_workspace_is_stated_for_loops_as_bound_or_estimate)
+{
+    Fixture *fx = run("#pragma aad\ndouble f(double x, int n) { double p = 1;\n"
+                      "  for (int i = 0; i < n; i++) p = p * x; return p; }\n"
+                      "#pragma aad\ndouble g(double x, int n) { double p = 1;\n"
+                      "  for (int i = 0; i < n; i++) { p = p * x; if (p > 10) break; } return p; }\n"
+                      "#pragma aad\ndouble h(double x) { return x * x; }\n");
+    ck_assert_int_eq(fx->rc, 0);
+    Emit e = {.u = fx->u, .f = fn(fx, "f")};
+    ck_assert_int_eq(ws_kind(&e, fn(fx, "f")), TWINC_WS_BOUND);
+    ck_assert_int_eq(ws_kind(&e, fn(fx, "g")), TWINC_WS_ESTIMATE); /* stops on the data */
+    char *c = emitted(fx), *h = emitted_header(fx);
+    ck_assert_ptr_nonnull(strstr(c, "static size_t f__ws_lane(int n)"));
+    ck_assert_ptr_nonnull(strstr(c, "f__ga, f__gr, f__ws, NULL},"));
+    ck_assert_ptr_nonnull(strstr(c, "h__ga, h__gr, NULL, NULL},")); /* no tape, no workspace */
+    ck_assert_ptr_nonnull(strstr(h, "size_t f_workspace(size_t twinc_n, const int *n, ptrdiff_t n_ls);"));
+    ck_assert_ptr_nonnull(strstr(h, "#define f_WORKSPACE_KIND TWINC_WS_BOUND"));
+    ck_assert_ptr_nonnull(strstr(h, "#define g_WORKSPACE_KIND TWINC_WS_ESTIMATE"));
+    ck_assert_ptr_nonnull(strstr(h, "#define h_WORKSPACE_KIND TWINC_WS_NONE"));
+    free(c);
+    free(h);
+    done(fx);
+}
+END_TEST
+
+START_TEST(test_tbr_recomputes_indices_and_inverts_counters)
+{
+    /* a lattice step: v[j] = fmax(x * v[j + 1], v[j]) */
+    Fixture *fx = run("#include <math.h>\n#pragma aad\nvoid f(double x, int n, double v[n]) {\n"
+                      "  for (int j = 0; j < n - 1; j++) v[j] = fmax(x * v[j + 1], v[j]); }\n");
+    ck_assert_int_eq(fx->rc, 0);
+    char *c = emitted(fx);
+    /* the two loads are pushed (doubles), the fmax outcome is a byte, the
+     * indices are recomputed from j, and j is restored by j -= 1 */
+    ck_assert_ptr_null(strstr(c, "twinc_pushi(tp, (long long)"));
+    ck_assert_ptr_nonnull(strstr(c, "j -= 1;"));
+    ck_assert_ptr_nonnull(strstr(c, "twinc_pushb(tp, ("));
+    const char *adj = strstr(c, "f__lane_b(double x");
+    adj = adj ? strstr(adj + 1, "f__lane_b(double x") : NULL; /* the definition */
+    ck_assert_ptr_nonnull(adj);
+    int pushes = 0;
+    for (const char *p = adj; (p = strstr(p, "twinc_push(tp,")) && p < strstr(adj, "/* reverse sweep"); p++)
+        pushes++;
+    ck_assert_int_eq(pushes, 1); /* v[j + 1], the factor of the product */
+    free(c);
+    done(fx);
+}
+END_TEST
+
+START_TEST(test_batched_adjoint_array_scratch_is_heap_and_only_when_null)
+{
+    Fixture *fx = run("#pragma aad\ndouble f(int n, const double x[n]) { double s = 0;\n"
+                      "  for (int i = 0; i < n; i++) s += x[i] * x[i]; return s; }\n");
+    ck_assert_int_eq(fx->rc, 0);
+    char *c = emitted(fx);
+    ck_assert_ptr_null(strstr(c, "double twinc_z1[")); /* no VLA of the caller's length */
+    ck_assert_ptr_nonnull(strstr(c, "if (!x_b) {"));
+    ck_assert_ptr_nonnull(strstr(c, "twinc_z1 = (double *)malloc("));
+    free(c);
+    done(fx);
+}
+END_TEST
 
 /* ---- pragma scan ---- */
 
@@ -550,6 +652,10 @@ Suite *make_gen_suite(void)
     tcase_add_test(t, test_loops_lower_to_one_loop_form_with_flags);
     tcase_add_test(t, test_arrays_parameters_lengths_and_roles);
     tcase_add_test(t, test_tbr_saves_needed_values_overwritten_in_loops);
+    tcase_add_test(t, test_tape_aligns_an_odd_workspace_and_grows_past_it_once);
+    tcase_add_test(t, test_workspace_is_stated_for_loops_as_bound_or_estimate);
+    tcase_add_test(t, test_tbr_recomputes_indices_and_inverts_counters);
+    tcase_add_test(t, test_batched_adjoint_array_scratch_is_heap_and_only_when_null);
     tcase_add_test(t, test_array_without_length_is_error);
     suite_add_tcase(s, t);
     return s;

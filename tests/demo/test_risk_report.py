@@ -123,6 +123,26 @@ def test_monte_carlo_greeks_are_means_of_path_greeks(lib):
         assert np.allclose(g[k], lg[k].mean(axis=1), rtol=1e-12, atol=1e-15)
 
 
+def test_smoothed_barrier_delta_is_the_price_delta():
+    """barrier_bb's pathwise delta is that of the MC price (the plain knock-out's is not)."""
+    import twinc
+    from conftest import BUILD
+    xlib = twinc.load(os.path.join(BUILD, "samples", "libdemo.so"))
+    z = np.random.default_rng(6).standard_normal((4096, 52))
+    a = dict(K=100.0, B=125.0, r=0.03, sigma=0.2, T=1.0, nsteps=52, z=z)
+    k = xlib.barrier_up_out_call_bb
+    _, g = k.value_and_grad(S0=np.full((1, 1), 100.0), seed=1.0 / 4096, **a)
+    fd = (k(S0=100.1, **a).mean() - k(S0=99.9, **a).mean()) / 0.2
+    assert abs(g["S0"][0, 0] - fd) < 1e-3
+    # the discretely monitored knock-out: pathwise delta far from the price's
+    import twinc as _t
+    lib = _t.load(os.path.join(BUILD, "samples", "libsamples.so"))
+    k = lib.barrier_up_out_call
+    _, g = k.value_and_grad(S0=np.full((1, 1), 100.0), seed=1.0 / 4096, **a)
+    fd = (k(S0=101.0, **a).mean() - k(S0=99.0, **a).mean()) / 2.0
+    assert g["S0"][0, 0] - fd > 0.1
+
+
 def test_heston_extended_matches_the_kernel(lib):
     rng = np.random.default_rng(5)
     z1, z2 = rng.standard_normal((16, 20)), rng.standard_normal((16, 20))
@@ -135,7 +155,8 @@ def test_heston_extended_matches_the_kernel(lib):
 
 def test_report_end_to_end_small(tmp_path):
     from conftest import BUILD
-    rc = risk_report.main(["--lib", os.path.join(BUILD, "samples", "libsamples.so"), "--paths", "64", "--spots", "9", "--grid", "5x3", "--tree-steps", "20",
+    rc = risk_report.main(["--lib", os.path.join(BUILD, "samples", "libsamples.so"),
+                           "--extra-lib", os.path.join(BUILD, "samples", "libdemo.so"), "--paths", "64", "--spots", "9", "--grid", "5x3", "--tree-steps", "20",
                            "--no-timing", "--out", str(tmp_path)])
     assert rc == 0
     text = (tmp_path / "report.txt").read_text()
