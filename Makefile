@@ -28,22 +28,22 @@ CFLAGS_RT  := $(CSTD) $(OPT) $(WARN) -fPIC -Iruntime
 CFLAGS_TWIN:= -std=c99 -O2 -ffp-contract=off -fPIC -Iruntime -Wall -Wextra -Wno-unknown-pragmas
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-DEB_PACKAGES := gcc make pkg-config clang-14 libclang-14-dev llvm-14-dev check \
+DEB_PACKAGES := gcc make pkg-config clang-14 libclang-14-dev llvm-14-dev check libadolc-dev libsleef-dev \
                 python3 python3-dev python3-numpy python3-pytest valgrind
 
 GEN_SRCS := arena diag ir builtins pragma lower activity varying tbr \
-            emit emit_primal emit_tangent emit_adjoint emit_registry emit_ws gen
+            emit emit_primal emit_tangent emit_adjoint emit_registry emit_simd emit_ws gen
 GEN_OBJS := $(GEN_SRCS:%=$(B)/gen/%.o)
 RT_SRCS  := lib gradcheck
 RT_OBJS  := $(RT_SRCS:%=$(B)/rt/%.o)
-GEN_HDRS := libclang_tool/twinc_gen.h libclang_tool/builtins.h runtime/twinc.h
+GEN_HDRS := libclang_tool/twinc_gen.h libclang_tool/builtins.h runtime/twinc.h runtime/twinc_simd.h
 
 CORPUS   := $(basename $(notdir $(wildcard tests/corpus/*.c)))
 CORPUS_SO:= $(CORPUS:%=$(B)/corpus/lib%.so)
 SAMPLES  := bs sabr
 LOOP_SAMPLES := paths garch curve tree
 
-.PHONY: all deps test demo demo-c bench clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
+.PHONY: all deps test demo demo-c bench bench-c clean unit-tests corpus-tests error-tests cli-tests sanitize check-warnings
 .DELETE_ON_ERROR:
 # keep intermediate twins and warning stamps (no rebuild on every make)
 .SECONDARY:
@@ -162,9 +162,16 @@ $(B)/tests/libhandarray.so: tests/fixtures/handarray.c runtime/twinc.h
 FIXTURES := $(B)/tests/libhandtwin.so $(B)/tests/libnoreg.so $(B)/tests/libbadabi.so $(B)/tests/libduptwin.so \
             $(B)/tests/libtworegs.so $(B)/tests/libhandarray.so
 
+# The corpus again on every SIMD path this CPU has (TWINC_ISA forces one):
+# bit for bit on the scalar path, within the documented bound on the others.
+SIMD_ISAS = scalar $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo avx2) \
+            $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo avx512)
+
 unit-tests: $(B)/tests/check_main $(CORPUS_SO) $(FIXTURES)
 	TWINC_CORPUS_LIBS="$(CORPUS_SO)" TWINC_HANDTWIN=$(B)/tests/libhandtwin.so \
 	  TWINC_NOREG=$(B)/tests/libnoreg.so $(B)/tests/check_main
+	@for isa in $(SIMD_ISAS); do echo "corpus with TWINC_ISA=$$isa"; \
+	  TWINC_ISA=$$isa CK_RUN_SUITE=corpus TWINC_CORPUS_LIBS="$(CORPUS_SO)" $(B)/tests/check_main || exit 1; done
 
 error-tests: $(B)/twinc
 	bash tests/run_errors.sh $(B)/twinc tests/errors
@@ -224,6 +231,25 @@ demo: demo-c $(EXTRA_DEMOS)
 demo-c: all $(B)/samples/demo $(B)/samples/demo_loops
 	$(B)/samples/demo
 	$(B)/samples/demo_loops
+
+# ---- bench: SIMD twins vs the scalar function (-O3 -march=native), FD, ADOL-C ----
+
+$(B)/bench/bench: bench/bench.c bench/adolc_bs.cc samples/bs.c samples/sabr.c $(B)/samples/bs.twin.c \
+                  $(B)/samples/sabr.twin.c runtime/twinc_simd.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O3 -march=native -Wall -Wextra -Wno-unknown-pragmas -Iruntime -c samples/bs.c -o $(B)/bench/bs_user.o
+	$(CC) -std=c11 -D_GNU_SOURCE -O3 -march=native -Wall -Wextra -Wno-unknown-pragmas -Iruntime -c samples/sabr.c -o $(B)/bench/sabr_user.o
+	$(CC) $(CFLAGS_TWIN) -I$(B)/samples -c $(B)/samples/bs.twin.c -o $(B)/bench/bs_twin.o
+	$(CC) $(CFLAGS_TWIN) -I$(B)/samples -c $(B)/samples/sabr.twin.c -o $(B)/bench/sabr_twin.o
+	g++ -O2 -c bench/adolc_bs.cc -o $(B)/bench/adolc_bs.o
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iruntime -I$(B)/samples bench/bench.c $(B)/bench/bs_user.o \
+	  $(B)/bench/sabr_user.o $(B)/bench/bs_twin.o $(B)/bench/sabr_twin.o $(B)/bench/adolc_bs.o -ladolc -lstdc++ -lm -o $@
+
+bench-c: all $(B)/bench/bench
+	@mkdir -p bench/results
+	$(B)/bench/bench
+
+bench: bench-c
 
 clean:
 	rm -rf $(B) demo-output

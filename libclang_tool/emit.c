@@ -297,6 +297,7 @@ void emit_unit(Unit *u, const char *c_path, const char *h_path, Buf *c, Buf *h)
     em_line(&e, "#include <math.h>");
     em_line(&e, "#include <stddef.h>");
     em_line(&e, "#include \"twinc.h\"");
+    em_line(&e, "#include \"twinc_simd.h\"");
     em_line(&e, "#include \"%s\"", hbase);
     em_blank(&e);
     bool arrays = false;
@@ -323,6 +324,7 @@ void emit_unit(Unit *u, const char *c_path, const char *h_path, Buf *c, Buf *h)
             emit_ws_lane(&e);
         }
     }
+    emit_simd(&e);
     for (int i = 0; i < u->funcs.n; i++) {
         e.f = u->funcs.v[i];
         emit_batched(&e);

@@ -27,7 +27,7 @@ static bool is_active_in(const Var *p) { return p->kind == V_PARAM && p->ty == T
 static const char *ret_name(const Func *f) { return f->retvar ? f->retvar->name : NULL; }
 
 /* which: 0 primal, 1 tangent, 2 adjoint */
-static void typed_params(Func *f, int which, Buf *b)
+void em_typed_params(Func *f, int which, Buf *b)
 {
     buf_puts(b, "size_t twinc_n");
     for (int i = 0; i < f->params.n; i++) {
@@ -71,7 +71,7 @@ static const char *const twin_suffix[] = {"primal", "tangent", "adjoint"};
 static void typed_signature(Func *f, int which, Buf *b)
 {
     buf_printf(b, "int %s_%s(", f->name, twin_suffix[which]);
-    typed_params(f, which, b);
+    em_typed_params(f, which, b);
     buf_puts(b, ")");
 }
 
@@ -187,7 +187,7 @@ static void batched(Emit *e, int which)
         em_line(e, "twinc_tape twinc_tp;");
         em_line(e, "twinc_tape_init(&twinc_tp, twinc_ws);");
     }
-    em_line(e, "for (ptrdiff_t twinc_i = 0; twinc_i < (ptrdiff_t)twinc_n; twinc_i++) {");
+    em_line(e, "for (ptrdiff_t twinc_i = %s; twinc_i < (ptrdiff_t)twinc_n; twinc_i++) {", simd_start(e, which));
     e->indent++;
     Buf call = {0};
     buf_printf(&call, "%s__lane%s(", f->name, which == 0 ? "" : which == 1 ? "_d" : "_b");

@@ -362,6 +362,12 @@ void emit_lane_prototypes(Emit *e);
 void emit_batched(Emit *e);
 void emit_registry(Emit *e);
 void emit_header(Unit *u, Buf *h, const char *h_path);
+/* emit_registry.c: the typed twin's parameter list */
+void em_typed_params(Func *f, int which, Buf *b);
+/* emit_simd.c: SIMD lane blocks and their dispatch */
+bool simd_ok(Func *f);
+void emit_simd(Emit *e);
+const char *simd_start(Emit *e, int which);
 /* emit_ws.c: sizing the tape before the call */
 int ws_kind(Emit *e, Func *f); /* 1 bound, 2 estimate (TWINC_WS_*) */
 void emit_ws_lane(Emit *e);

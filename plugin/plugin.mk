@@ -119,7 +119,7 @@ $(IN)/cmake/twincConfig.cmake: plugin/cmake/twincConfig.cmake.in $(IN)/prefix.st
 	$(call twinc_config,$@,$(BINDIR)/twinc,$(INCLUDEDIR)/twinc,$(LIBDIR),$(LIBDIR)/twinc,$(DATADIR)/twinc/twinc.mk)
 
 # Every file install puts in place, for uninstall (keep the two lists in step).
-INSTALLED := $(BINDIR)/twinc $(INCLUDEDIR)/twinc/twinc.h $(INCLUDEDIR)/twinc/twinc_check.h \
+INSTALLED := $(BINDIR)/twinc $(INCLUDEDIR)/twinc/twinc.h $(INCLUDEDIR)/twinc/twinc_check.h $(INCLUDEDIR)/twinc/twinc_simd.h \
              $(LIBDIR)/libtwinc.a $(LIBDIR)/libtwinc.so $(LIBDIR)/twinc/twinc-gen \
              $(LIBDIR)/twinc/gcc/twinc.so $(LIBDIR)/twinc/clang/twinc.so $(LIBDIR)/pkgconfig/twinc.pc \
              $(LIBDIR)/cmake/twinc/twincConfig.cmake $(LIBDIR)/cmake/twinc/twincConfigVersion.cmake \
@@ -133,7 +133,7 @@ install: all $(IN)/twinc $(IN)/twinc-gen $(IN)/twinc.pc $(IN)/cmake/twincConfig.
 	  $(DESTDIR)$(LIBDIR)/twinc/clang $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/twinc \
 	  $(DESTDIR)$(DATADIR)/twinc
 	install -m 755 $(IN)/twinc $(DESTDIR)$(BINDIR)/twinc
-	install -m 644 runtime/twinc.h runtime/twinc_check.h $(DESTDIR)$(INCLUDEDIR)/twinc/
+	install -m 644 runtime/twinc.h runtime/twinc_check.h runtime/twinc_simd.h $(DESTDIR)$(INCLUDEDIR)/twinc/
 	install -m 644 $(B)/libtwinc.a $(DESTDIR)$(LIBDIR)/libtwinc.a
 	install -m 755 $(B)/libtwinc.so $(DESTDIR)$(LIBDIR)/libtwinc.so
 	install -m 755 $(IN)/twinc-gen $(DESTDIR)$(LIBDIR)/twinc/twinc-gen
